@@ -1,0 +1,165 @@
+"""The curate configuration: one YAML file, validated before any work starts.
+
+Every section forbids unknown keys, so a typo fails with the key's name and the
+keys that section allows instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+from pipelines.errors import GristmillError
+
+
+class ConfigError(GristmillError):
+    """A configuration problem, phrased for the person who wrote the file."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Format = Literal["auto", "jsonl", "parquet", "text", "html", "warc"]
+
+
+class SourceConfig(Section):
+    """One input: a path, a directory or a glob (local or any fsspec URL)."""
+
+    path: str
+    format: Format = "auto"
+    name: str | None = Field(default=None, description="source label; default: the file or directory name")
+    text_field: str = "text"
+    id_field: str = "id"
+    url_field: str = "url"
+    text_mode: Literal["file", "line"] = Field(
+        default="file", description="plain text: one document per file, or one per line"
+    )
+
+
+class OutputConfig(Section):
+    dir: str = "out"
+    shards: int = Field(default=4, ge=1, le=100_000)
+    rejected_shards: int = Field(default=2, ge=1, le=100_000)
+    error_shards: int = Field(default=1, ge=1, le=100_000)
+
+
+class NormalizeConfig(Section):
+    ftfy: bool = True
+    nfc: bool = True
+    control_chars: bool = True
+    whitespace: bool = True
+
+
+class LengthConfig(Section):
+    min_chars: int = Field(default=1, ge=1)
+    max_chars: int = Field(default=1_000_000, ge=1)
+
+
+class ExactDedupConfig(Section):
+    enabled: bool = True
+
+
+class RunnerConfig(Section):
+    """Local DirectRunner settings; pipeline options after `--` override them."""
+
+    direct_num_workers: int = Field(default=0, ge=0, description="0 = all cores")
+    direct_running_mode: Literal["multi_processing", "multi_threading", "in_memory"] = "multi_processing"
+
+
+class CurateConfig(Section):
+    inputs: list[SourceConfig] = Field(default_factory=list)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    length: LengthConfig = Field(default_factory=LengthConfig)
+    exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _paths_as_sources(cls, value):
+        if isinstance(value, (str, dict)):
+            value = [value]
+        return [{"path": v} if isinstance(v, str) else v for v in value or []]
+
+    def config_hash(self) -> str:
+        """sha256 of the canonical JSON of the config; names the run's outputs."""
+        return hashlib.sha256(canonical_json(self.model_dump(mode="json")).encode()).hexdigest()
+
+
+def canonical_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys allowed at the parent of `loc`, walking the models by field name."""
+    current = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", None)
+        candidates = [annotation, *(inner or ())]
+        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if current is None:
+            return []
+    return sorted(current.model_fields)
+
+
+def describe_validation_error(err: ValidationError, model: type[BaseModel], origin: str) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            allowed = ", ".join(_allowed_keys(model, e["loc"]))
+            lines.append(f"{origin}: unknown key '{where}'; allowed keys here: {allowed}")
+        else:
+            lines.append(f"{origin}: '{where}': {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict, origin: str = "config", model: type[BaseModel] = CurateConfig):
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(describe_validation_error(err, model, origin)) from None
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def load_config(path: str | Path) -> CurateConfig:
+    """Load a curate config; a `curate:` section is used when the file also holds other stages."""
+    data = load_yaml(path)
+    if "curate" in data and isinstance(data["curate"], dict):
+        data = data["curate"]
+    config = parse_config(data, str(path))
+    # Relative input and output paths are relative to the config file, so a config travels with its data.
+    base = Path(path).resolve().parent
+    for source in config.inputs:
+        if "://" not in source.path and not Path(source.path).is_absolute():
+            source.path = str(base / source.path)
+    if "://" not in config.output.dir and not Path(config.output.dir).is_absolute():
+        config.output.dir = str(base / config.output.dir)
+    return config

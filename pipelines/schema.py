@@ -1,0 +1,50 @@
+"""The Arrow schema of a curated dataset: one row per document.
+
+Stages add typed columns here. A document that never reached a stage carries
+null in that stage's columns (a document rejected early has no later signals).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+BASE_FIELDS = [
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("text", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("url", pa.string()),
+    pa.field("date", pa.string()),
+    pa.field("metadata", pa.string()),  # the source's other fields, as JSON text
+]
+
+# Columns written by the stages, in pipeline order. Each stage's module owns the
+# meaning of its columns; they are listed here so every shard has one schema.
+STAGE_FIELDS: list[pa.Field] = [
+    pa.field("n_chars", pa.int64()),
+]
+
+REJECT_FIELDS = [
+    pa.field("reason", pa.string(), nullable=False),  # stage:rule
+    pa.field("detail", pa.string()),  # the value that failed, or the survivor's id
+]
+
+ERROR_KEYS = ("source_path", "offset", "message", "excerpt")
+
+
+def data_schema() -> pa.Schema:
+    return pa.schema(BASE_FIELDS + STAGE_FIELDS)
+
+
+def rejected_schema() -> pa.Schema:
+    return pa.schema(BASE_FIELDS + STAGE_FIELDS + REJECT_FIELDS)
+
+
+def to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """Rows (dicts) to a table with exactly `schema`; keys outside it are an error, missing ones null."""
+    names = set(schema.names)
+    for row in rows:
+        extra = set(row) - names
+        if extra:
+            raise KeyError(f"document {row.get('id')!r} has columns missing from the schema: {sorted(extra)}")
+    columns = {name: [row.get(name) for row in rows] for name in schema.names}
+    return pa.Table.from_pydict(columns, schema=schema)
