@@ -43,7 +43,8 @@ class _ApplyJudge(beam.DoFn):
         self._judge = self._make_judge()
 
     def process(self, doc: dict) -> Iterable:
-        doc, rejection = self._judge(doc)
+        # Judges may update the document; Beam elements must not be mutated in place.
+        doc, rejection = self._judge(dict(doc))
         if rejection is None:
             yield doc
         else:

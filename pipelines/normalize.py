@@ -1,0 +1,61 @@
+"""Text normalization (ftfy, Unicode NFC, control characters, whitespace) and the length check.
+
+The steps are plain functions so they can be tested and reused outside Beam;
+`NormalizeStage` applies them to every document and rejects empty and over-long ones.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+import ftfy
+
+from pipelines.config import LengthConfig, NormalizeConfig
+from pipelines.stage import JudgeStage
+
+# C0 and C1 controls except tab and newline (carriage returns become newlines first).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_INLINE_SPACE = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+_BLANK_RUN = re.compile(r"\n{3,}")
+
+
+def normalize_text(text: str, config: NormalizeConfig) -> str:
+    if config.ftfy:
+        text = ftfy.fix_text(text, normalization=None)
+    if config.nfc:
+        text = unicodedata.normalize("NFC", text)
+    if config.control_chars:
+        text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if config.whitespace:
+        lines = (_INLINE_SPACE.sub(" ", line).strip() for line in text.split("\n"))
+        text = _BLANK_RUN.sub("\n\n", "\n".join(lines)).strip()
+    return text
+
+
+def length_rejection(n_chars: int, config: LengthConfig) -> tuple[str, str] | None:
+    if n_chars == 0:
+        return ("length:empty", "0")
+    if n_chars < config.min_chars:
+        return ("length:too_short", str(n_chars))
+    if n_chars > config.max_chars:
+        return ("length:too_long", str(n_chars))
+    return None
+
+
+def _judge(doc: dict, normalize: NormalizeConfig, length: LengthConfig):
+    doc["text"] = normalize_text(doc["text"], normalize)
+    doc["n_chars"] = len(doc["text"])
+    return doc, length_rejection(doc["n_chars"], length)
+
+
+def _make_judge(normalize: NormalizeConfig, length: LengthConfig):
+    return functools.partial(_judge, normalize=normalize, length=length)
+
+
+class NormalizeStage(JudgeStage):
+    name = "normalize"
+
+    def __init__(self, normalize: NormalizeConfig, length: LengthConfig):
+        super().__init__(functools.partial(_make_judge, normalize, length))

@@ -1,0 +1,366 @@
+"""Input files to documents: JSONL(.gz/.zst), Parquet, plain text, HTML and WARC.
+
+Every reader streams (a line, a Parquet row group or a WARC record at a time)
+and turns each input record into exactly one of: a document, a rejected row
+(a WARC response that is not HTML), or an error naming the file and offset.
+Files are opened through fsspec, so any URL with an installed fsspec backend works.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import posixpath
+from typing import Iterator
+
+import apache_beam as beam
+import fsspec
+from fsspec.core import url_to_fs
+
+from pipelines.config import CurateConfig, SourceConfig
+from pipelines.errors import GristmillError
+from pipelines.html_text import extract_main_text
+from pipelines.stage import REJECTED, reject
+
+ERRORS = "errors"
+COMPRESSION_SUFFIXES = (".gz", ".zst", ".bz2", ".xz")
+FORMAT_SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".txt": "text",
+    ".text": "text",
+    ".html": "html",
+    ".htm": "html",
+    ".warc": "warc",
+    ".wet": "warc",
+}
+EXCERPT_CHARS = 200
+BINARY_PROBE_BYTES = 8192
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+GLOB_CHARS = "*?["
+
+
+def detect_format(path: str) -> str | None:
+    name = posixpath.basename(path).lower()
+    for suffix in COMPRESSION_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return FORMAT_SUFFIXES.get(posixpath.splitext(name)[1])
+
+
+@dataclasses.dataclass(frozen=True)
+class InputFile:
+    url: str  # openable by fsspec
+    relpath: str  # path below the source root, used in generated ids
+    source: str
+    format: str
+    spec: SourceConfig
+
+
+def _source_name(spec: SourceConfig, root: str) -> str:
+    if spec.name:
+        return spec.name
+    base = posixpath.basename(root.rstrip("/")) or root
+    for suffix in COMPRESSION_SUFFIXES:
+        base = base.removesuffix(suffix)
+    return posixpath.splitext(base)[0] if "." in base else base
+
+
+def expand_inputs(config: CurateConfig) -> tuple[list[InputFile], list[str]]:
+    """All input files, and the files skipped in directories because their format is unknown.
+
+    A path that matches nothing stops the run before any work starts.
+    """
+    if not config.inputs:
+        raise GristmillError("no inputs: give --input PATH or an `inputs:` list in the config")
+    files: list[InputFile] = []
+    skipped: list[str] = []
+    for spec in config.inputs:
+        fs, root = url_to_fs(spec.path)
+        if any(c in root for c in GLOB_CHARS):
+            paths = sorted(p for p in fs.glob(root) if fs.isfile(p))
+            base = root[: min(root.find(c) for c in GLOB_CHARS if c in root)].rsplit("/", 1)[0]
+        elif fs.isdir(root):
+            paths = sorted(fs.find(root))
+            base = root
+        elif fs.exists(root):
+            paths, base = [root], posixpath.dirname(root)
+        else:
+            raise GristmillError(f"input not found: {spec.path}")
+        if not paths:
+            raise GristmillError(f"input matches no files: {spec.path}")
+        name = _source_name(spec, root)
+        for path in paths:
+            fmt = spec.format if spec.format != "auto" else detect_format(path)
+            if fmt is None:
+                if len(paths) == 1:
+                    raise GristmillError(
+                        f"cannot tell the format of {path} from its name; set `format:` "
+                        f"(one of {', '.join(sorted(set(FORMAT_SUFFIXES.values())))})"
+                    )
+                skipped.append(fs.unstrip_protocol(path))
+                continue
+            relpath = posixpath.relpath(path, base) if base else path
+            files.append(InputFile(fs.unstrip_protocol(path), relpath, name, fmt, spec))
+    return files, skipped
+
+
+def error_record(path: str, offset: int, unit: str, message: str, raw: bytes | str | None = None) -> dict:
+    if isinstance(raw, bytes):
+        raw = raw[:EXCERPT_CHARS].decode("utf-8", errors="backslashreplace")
+    return {
+        "source_path": path,
+        "offset": offset,
+        "offset_unit": unit,
+        "message": message,
+        "excerpt": None if raw is None else raw[:EXCERPT_CHARS],
+    }
+
+
+def _error(*args, **kwargs):
+    return beam.pvalue.TaggedOutput(ERRORS, error_record(*args, **kwargs))
+
+
+def _doc(file: InputFile, doc_id, text: str, url=None, date=None, metadata: dict | None = None) -> dict:
+    return {
+        "id": f"{file.source}/{doc_id}",
+        "text": text,
+        "source": file.source,
+        "url": url,
+        "date": date,
+        "metadata": json.dumps(metadata, sort_keys=True, ensure_ascii=False, default=str) if metadata else None,
+    }
+
+
+def _record_fields(file: InputFile, record: dict, fallback_id: str):
+    """(id, url, metadata) from a JSON object or Parquet row."""
+    spec = file.spec
+    raw_id = record.get(spec.id_field)
+    doc_id = raw_id if isinstance(raw_id, (str, int)) and str(raw_id) else fallback_id
+    url = record.get(spec.url_field)
+    skip = {spec.text_field, spec.id_field, spec.url_field}
+    metadata = {k: v for k, v in record.items() if k not in skip}
+    return doc_id, url if isinstance(url, str) else None, metadata
+
+
+def read_jsonl(file: InputFile) -> Iterator:
+    spec = file.spec
+    line_no = 0
+    try:
+        with fsspec.open(file.url, "rb", compression="infer") as handle:
+            for raw in handle:
+                line_no += 1
+                if not raw.strip():
+                    continue  # blank lines separate nothing and are not records
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    yield _error(file.url, line_no, "line", f"invalid UTF-8 at byte {err.start} of the line", raw)
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    yield _error(file.url, line_no, "line", f"malformed JSON: {err.msg} at column {err.colno}", raw)
+                    continue
+                if not isinstance(record, dict):
+                    yield _error(file.url, line_no, "line", f"a JSON {type(record).__name__}, not an object", raw)
+                    continue
+                text = record.get(spec.text_field)
+                if spec.text_field not in record:
+                    fields = ", ".join(sorted(record)) or "none"
+                    yield _error(file.url, line_no, "line", f"no '{spec.text_field}' field (fields: {fields})", raw)
+                    continue
+                if not isinstance(text, str):
+                    kind = type(text).__name__
+                    yield _error(file.url, line_no, "line", f"'{spec.text_field}' is {kind}, not a string", raw)
+                    continue
+                doc_id, url, metadata = _record_fields(file, record, f"{file.relpath}#L{line_no}")
+                yield _doc(file, doc_id, text, url, metadata=metadata)
+    except FileNotFoundError:
+        yield _error(file.url, 0, "byte", "file not found (removed after the run started?)")
+    except Exception as err:  # truncated gzip/zstd streams and I/O errors end the file, not the run
+        yield _error(file.url, line_no + 1, "line", f"could not read past line {line_no}: {type(err).__name__}: {err}")
+
+
+def parquet_units(file: InputFile) -> Iterator:
+    """One unit per row group, so large Parquet files are read in parallel."""
+    import pyarrow.parquet as pq
+
+    try:
+        with fsspec.open(file.url, "rb") as handle:
+            meta = pq.ParquetFile(handle).metadata
+            columns = meta.schema.to_arrow_schema().names
+    except Exception as err:
+        yield _error(file.url, 0, "byte", f"not a readable Parquet file: {type(err).__name__}: {err}")
+        return
+    if file.spec.text_field not in columns:
+        yield _error(
+            file.url, 0, "row", f"no '{file.spec.text_field}' column (columns: {', '.join(columns) or 'none'})"
+        )
+        return
+    first_row = 0
+    for group in range(meta.num_row_groups):
+        yield (file, group, first_row)
+        first_row += meta.row_group(group).num_rows
+
+
+def read_parquet_group(file: InputFile, group: int, first_row: int) -> Iterator:
+    import pyarrow.parquet as pq
+
+    text_field = file.spec.text_field
+    row = first_row
+    try:
+        with fsspec.open(file.url, "rb") as handle:
+            for batch in pq.ParquetFile(handle).iter_batches(row_groups=[group], batch_size=1024):
+                for record in batch.to_pylist():
+                    text = record.get(text_field)
+                    if not isinstance(text, str):
+                        kind = "null" if text is None else type(text).__name__
+                        yield _error(file.url, row, "row", f"'{text_field}' is {kind}, not a string", repr(record)[:EXCERPT_CHARS])
+                    else:
+                        doc_id, url, metadata = _record_fields(file, record, f"{file.relpath}#R{row}")
+                        yield _doc(file, doc_id, text, url, metadata=metadata)
+                    row += 1
+    except Exception as err:
+        yield _error(file.url, row, "row", f"could not read row group {group}: {type(err).__name__}: {err}")
+
+
+def _decode_text_file(data: bytes) -> tuple[str | None, str | None]:
+    """(text, None) or (None, why it is not text)."""
+    if b"\x00" in data[:BINARY_PROBE_BYTES]:
+        return None, "binary file (NUL bytes in the first 8 KiB), not text"
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as err:
+        return None, f"invalid UTF-8 at byte {err.start}"
+
+
+def read_text(file: InputFile) -> Iterator:
+    try:
+        if file.spec.text_mode == "line":
+            yield from _read_text_lines(file)
+            return
+        with fsspec.open(file.url, "rb", compression="infer") as handle:
+            data = handle.read()
+    except Exception as err:
+        yield _error(file.url, 0, "byte", f"could not read: {type(err).__name__}: {err}")
+        return
+    if not data:
+        yield _error(file.url, 0, "byte", "empty file")
+        return
+    text, problem = _decode_text_file(data)
+    if problem:
+        yield _error(file.url, 0, "byte", problem, data)
+    else:
+        yield _doc(file, file.relpath, text)
+
+
+def _read_text_lines(file: InputFile) -> Iterator:
+    line_no = 0
+    with fsspec.open(file.url, "rb", compression="infer") as handle:
+        for raw in handle:
+            line_no += 1
+            if not raw.strip():
+                continue
+            if b"\x00" in raw:
+                yield _error(file.url, line_no, "line", "NUL byte in a text line (binary data?)", raw)
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                yield _error(file.url, line_no, "line", f"invalid UTF-8 at byte {err.start} of the line", raw)
+                continue
+            yield _doc(file, f"{file.relpath}#L{line_no}", text.rstrip("\r\n"))
+
+
+def _decode_html(data: bytes, declared: str | None = None) -> str:
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+
+    return bytes_to_str(data, declared or detect_encoding(data))
+
+
+def read_html(file: InputFile) -> Iterator:
+    try:
+        with fsspec.open(file.url, "rb", compression="infer") as handle:
+            data = handle.read()
+    except Exception as err:
+        yield _error(file.url, 0, "byte", f"could not read: {type(err).__name__}: {err}")
+        return
+    if not data:
+        yield _error(file.url, 0, "byte", "empty file")
+        return
+    yield _doc(file, file.relpath, extract_main_text(_decode_html(data)))
+
+
+def read_warc(file: InputFile) -> Iterator:
+    """HTTP responses (HTML extracted) and WET conversion records; other record types are not documents."""
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+    position = 0
+    try:
+        with fsspec.open(file.url, "rb") as handle:
+            records = ArchiveIterator(handle, record_types=WarcRecordType.response | WarcRecordType.conversion)
+            for record in records:
+                position = record.stream_pos
+                url = (record.headers.get("WARC-Target-URI") or "").strip("<>") or None
+                date = record.headers.get("WARC-Date")
+                record_id = (record.record_id or f"{file.relpath}@{position}").strip("<>").removeprefix("urn:uuid:")
+                body = record.reader.read()
+                doc = _doc(file, record_id, "", url, date)
+                if record.record_type == WarcRecordType.conversion:
+                    doc["text"] = body.decode("utf-8", errors="replace")
+                    yield doc
+                    continue
+                content_type = (record.http_content_type or "").lower()
+                if not content_type.startswith(HTML_TYPES):
+                    yield beam.pvalue.TaggedOutput(REJECTED, reject(doc, "read:not_html", content_type or "unknown"))
+                    continue
+                doc["text"] = extract_main_text(_decode_html(body, record.http_charset), url)
+                yield doc
+    except Exception as err:
+        yield _error(file.url, position, "byte", f"could not read WARC past byte {position}: {type(err).__name__}: {err}")
+
+
+class SplitUnits(beam.DoFn):
+    """Files to read units: a whole file, or one Parquet row group."""
+
+    def process(self, file: InputFile):
+        if file.format == "parquet":
+            yield from parquet_units(file)
+        else:
+            yield (file, None, None)
+
+
+class ReadUnit(beam.DoFn):
+    READERS = {"jsonl": read_jsonl, "text": read_text, "html": read_html, "warc": read_warc}
+
+    def process(self, unit):
+        file, group, first_row = unit
+        if file.format == "parquet":
+            yield from read_parquet_group(file, group, first_row)
+        else:
+            yield from self.READERS[file.format](file)
+
+
+class ReadSources(beam.PTransform):
+    """Input files -> {"docs", "rejected", "errors"}."""
+
+    def __init__(self, files: list[InputFile]):
+        super().__init__()
+        self._files = files
+
+    def expand(self, pbegin):
+        units = (
+            pbegin
+            | "ListFiles" >> beam.Create(self._files)
+            | "SplitUnits" >> beam.ParDo(SplitUnits()).with_outputs(ERRORS, main="units")
+        )
+        read = (
+            units.units
+            | "Spread" >> beam.Reshuffle()
+            | "Read" >> beam.ParDo(ReadUnit()).with_outputs(ERRORS, REJECTED, main="docs")
+        )
+        errors = (units[ERRORS], read[ERRORS]) | "AllReadErrors" >> beam.Flatten()
+        return {"docs": read.docs, REJECTED: read[REJECTED], ERRORS: errors}
