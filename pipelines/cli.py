@@ -16,6 +16,7 @@ from pipelines.errors import GristmillError
 # Modules with a `register(subparsers)` function, in the order their commands are listed.
 COMMAND_MODULES = [
     "pipelines.curate_cli",
+    "quality.classifier_cli",
 ]
 
 

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 from pipelines.errors import GristmillError
+from quality.classifier import ClassifierThresholds
+from quality.langid import LanguageThresholds
 
 
 class ConfigError(GristmillError):
@@ -66,6 +68,24 @@ class ExactDedupConfig(Section):
     enabled: bool = True
 
 
+class LanguageConfig(LanguageThresholds):
+    """fastText language ID; see `quality.langid`."""
+
+    enabled: bool = True
+
+
+class ClassifierConfig(ClassifierThresholds):
+    """fastText quality classifier; see `quality.classifier`. Off by default: it needs a trained model."""
+
+    enabled: bool = False
+
+    @model_validator(mode="after")
+    def _model_when_enabled(self):
+        if self.enabled and not self.model_path:
+            raise ValueError("classifier.enabled needs classifier.model_path (train one with `gristmill quality train-classifier`)")
+        return self
+
+
 class RunnerConfig(Section):
     """Local DirectRunner settings; pipeline options after `--` override them."""
 
@@ -79,6 +99,8 @@ class CurateConfig(Section):
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
     length: LengthConfig = Field(default_factory=LengthConfig)
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
+    language: LanguageConfig = Field(default_factory=LanguageConfig)
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
     @field_validator("inputs", mode="before")
@@ -162,4 +184,7 @@ def load_config(path: str | Path) -> CurateConfig:
             source.path = str(base / source.path)
     if "://" not in config.output.dir and not Path(config.output.dir).is_absolute():
         config.output.dir = str(base / config.output.dir)
+    for section in (config.language, config.classifier):
+        if section.model_path and "://" not in section.model_path and not Path(section.model_path).is_absolute():
+            section.model_path = str(base / section.model_path)
     return config

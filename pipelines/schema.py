@@ -21,6 +21,9 @@ BASE_FIELDS = [
 # meaning of its columns; they are listed here so every shard has one schema.
 STAGE_FIELDS: list[pa.Field] = [
     pa.field("n_chars", pa.int64()),
+    pa.field("lang", pa.string()),  # quality.langid: top fastText label, without __label__
+    pa.field("lang_score", pa.float64()),  # its probability
+    pa.field("quality_score", pa.float64()),  # quality.classifier: probability of the positive label
 ]
 
 REJECT_FIELDS = [

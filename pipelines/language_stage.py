@@ -1,0 +1,45 @@
+"""The language stage: fastText language ID on each document (`quality.langid`).
+
+Adds `lang` and `lang_score`; rejects `language:not_allowed` (detail: the
+language) and `language:low_score` (detail: the score).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import apache_beam as beam
+
+from pipelines.stage import JudgeStage, Verdict
+from quality.langid import LanguageIdentifier, LanguageThresholds, bundled_model_path, language_verdict
+
+
+def _judge(identifier: LanguageIdentifier, thresholds: LanguageThresholds, doc: dict) -> Verdict:
+    lang, score = identifier.predict(doc["text"])
+    doc = {**doc, "lang": lang, "lang_score": score}
+    return doc, language_verdict(lang, score, thresholds)
+
+
+def make_language_judge(thresholds: LanguageThresholds):
+    """Called once per worker: loads the model there."""
+    return functools.partial(_judge, LanguageIdentifier(thresholds.model_path), thresholds)
+
+
+class LanguageStage(JudgeStage):
+    section_name = "language"
+
+    def __init__(self, config: LanguageThresholds, label: str | None = "language"):
+        super().__init__(functools.partial(make_language_judge, config), label)
+        self._model_path = config.model_path or bundled_model_path()
+
+    def manifest_section(self, kept, rejected):
+        """The model used and how many final documents each language has."""
+        model = str(self._model_path)
+        return (
+            kept
+            | "LanguageManifest/Lang" >> beam.Map(lambda doc: doc.get("lang") or "")
+            | "LanguageManifest/Count" >> beam.combiners.Count.PerElement()
+            | "LanguageManifest/ToDict" >> beam.combiners.ToDict()
+            | "LanguageManifest/Section"
+            >> beam.Map(lambda counts: {"model_path": model, "kept_by_lang": dict(sorted(counts.items()))})
+        )
