@@ -1,0 +1,149 @@
+"""The streaming loader: exact coverage per epoch across ranks and workers, mixing, exact resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pipelines.errors import GristmillError
+from train.data import PackedStream, StreamingLoader, TokenSplit, eval_windows
+from train_support import counter_docs, write_token_dir
+
+EOT = 2**31
+SEQ = 16
+
+
+@pytest.fixture(scope="module")
+def counter_dir(tmp_path_factory):
+    """Three train shards (one too short to hold a window) of globally unique tokens."""
+    docs = counter_docs(120, seed=1, max_len=40)
+    docs.insert(100, np.arange(10**8, 10**8 + 3))
+    return write_token_dir(
+        tmp_path_factory.mktemp("tok"), {"train": docs[:101], "val": docs[101:]}, vocab_size=EOT + 1,
+        eot_id=EOT, dtype="uint32", docs_per_shard=50,
+    )
+
+
+def all_windows(split: TokenSplit) -> list[tuple]:
+    out = []
+    for sh, n in enumerate(split.windows_per_shard(SEQ)):
+        mm = split.tokens_of(sh)
+        out += [tuple(mm[w * SEQ : w * SEQ + SEQ + 1].tolist()) for w in range(n)]
+    return out
+
+
+def rows(batch) -> list[tuple]:
+    full = torch.cat([batch["input"], batch["target"][:, -1:]], dim=1)
+    return [tuple(r) for r in full.tolist()]
+
+
+def take(loader, n_batches):
+    out = []
+    for batch in loader:
+        out.append(batch)
+        if len(out) == n_batches:
+            break
+    return out
+
+
+def test_every_window_exactly_once_per_epoch_across_2_ranks_x_2_workers(counter_dir):
+    split = TokenSplit(counter_dir, "train")
+    expected = all_windows(split)
+    n, world, batch = len(expected), 2, 3
+    assert len(set(expected)) == n > 40 and split.windows_per_shard(SEQ)[-1] == 0
+
+    per_rank = {}
+    for rank in range(world):
+        stream = PackedStream([split], [1.0], SEQ, batch, seed=7, shuffle_buffer=10, rank=rank, world=world)
+        # Samples of this rank at global positions below 2 * n: two full epochs.
+        wanted = len(range(rank, 2 * n, world))
+        got = [r for b in take(StreamingLoader(stream, num_workers=2), -(-wanted // batch)) for r in rows(b)]
+        per_rank[rank] = got[:wanted]
+    # Rank r's sample s sits at global position s * world + r: interleave back into global order.
+    order = [per_rank[q % world][q // world] for q in range(2 * n)]
+    epoch0, epoch1 = order[:n], order[n:]
+    assert sorted(epoch0) == sorted(expected)
+    assert sorted(epoch1) == sorted(expected)
+    assert epoch0 != epoch1 and epoch0 != expected  # shuffled, and differently per epoch
+
+
+def test_shuffle_is_deterministic_and_seeded(counter_dir):
+    split = TokenSplit(counter_dir, "train")
+    make = lambda seed: rows(PackedStream([split], [1.0], SEQ, 20, seed=seed).batch(0))
+    assert make(3) == make(3)
+    assert make(3) != make(4)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resume_mid_epoch_is_exact_with_workers_and_doc_mask(counter_dir, workers):
+    split = TokenSplit(counter_dir, "train")
+    make = lambda: StreamingLoader(
+        PackedStream([split], [1.0], SEQ, 4, seed=5, shuffle_buffer=7, doc_mask=True), num_workers=workers
+    )
+    reference = take(make(), 12)
+    first = make()
+    take(first, 5)
+    resumed = make()
+    resumed.load_state_dict(first.state_dict())
+    after = take(resumed, 7)
+    for ref, got in zip(reference[5:], after):
+        for key in ("input", "target", "doc_ids"):
+            assert torch.equal(ref[key], got[key])
+
+
+def test_resume_with_a_different_world_size_continues_the_same_stream(counter_dir):
+    split = TokenSplit(counter_dir, "train")
+    single = StreamingLoader(PackedStream([split], [1.0], SEQ, 8, seed=2))
+    reference = take(single, 4)
+    state = StreamingLoader(PackedStream([split], [1.0], SEQ, 8, seed=2))
+    take(state, 3)
+    halves = []
+    for rank in range(2):
+        loader = StreamingLoader(PackedStream([split], [1.0], SEQ, 4, seed=2, rank=rank, world=2))
+        loader.load_state_dict(state.state_dict())
+        halves.append(rows(take(loader, 1)[0]))
+    interleaved = [halves[q % 2][q // 2] for q in range(8)]
+    assert interleaved == rows(reference[3])
+
+
+def test_doc_ids_count_documents_and_eot_belongs_to_its_document(counter_dir):
+    split = TokenSplit(counter_dir, "train")
+    batch = PackedStream([split], [1.0], SEQ, 8, doc_mask=True).batch(0)
+    for x, ids in zip(batch["input"].tolist(), batch["doc_ids"].tolist()):
+        for t in range(1, SEQ):
+            assert ids[t] == ids[t - 1] + (x[t - 1] == EOT)
+
+
+def test_mixture_follows_weights_and_uses_each_dataset_once_per_epoch(tmp_path):
+    a = write_token_dir(tmp_path / "a", {"train": counter_docs(200, seed=3)}, EOT + 1, EOT, "uint32")
+    b = write_token_dir(tmp_path / "b", {"train": counter_docs(200, seed=4, start=10**7)}, EOT + 1, EOT, "uint32")
+    splits = [TokenSplit(a, "train"), TokenSplit(b, "train")]
+    stream = PackedStream(splits, [3.0, 1.0], SEQ, 4096)
+    got = rows(stream.batch(0)) + rows(stream.batch(1))
+    from_b = sum(r[0] >= 10**7 for r in got if r[0] != EOT) + sum(r[1] >= 10**7 for r in got if r[0] == EOT)
+    assert from_b == 2 * 1024  # 1/4 of each 4096-position chunk, exactly
+    windows_a = all_windows(splits[0])
+    seen_a = [r for r in got if r in set(windows_a)]
+    # Dataset a's first epoch is a permutation of its windows.
+    assert sorted(seen_a[: len(windows_a)]) == sorted(windows_a)
+
+
+def test_eval_windows_split_across_ranks_cover_the_split_once(counter_dir):
+    split = TokenSplit(counter_dir, "val")
+    got = []
+    for rank in range(2):
+        for b in eval_windows(split, SEQ, 5, rank, 2, None, None):
+            got += rows(b)
+    assert sorted(got) == sorted(all_windows(split))
+
+
+def test_bad_token_dirs_fail_with_the_file_named(tmp_path, counter_dir):
+    with pytest.raises(GristmillError, match="manifest.json: not found"):
+        TokenSplit(tmp_path, "train")
+    broken = write_token_dir(tmp_path / "t", {"train": counter_docs(5, seed=1)}, EOT + 1, EOT, "uint32")
+    (broken / "train/part-00000.bin").write_bytes(b"\0" * 8)
+    with pytest.raises(GristmillError, match="part-00000.bin: 8 bytes"):
+        TokenSplit(broken, "train")
+    with pytest.raises(GristmillError, match="no split 'test'"):
+        TokenSplit(counter_dir, "test")
