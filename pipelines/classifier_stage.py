@@ -49,10 +49,11 @@ def cut_from_quantiles(quantiles: list[float], top_percentile: float) -> float:
 
 
 class ClassifierStage(beam.PTransform):
+    name = "classifier"
     section_name = "classifier"
 
-    def __init__(self, config: ClassifierThresholds, label: str | None = "classifier"):
-        super().__init__(label)
+    def __init__(self, config: ClassifierThresholds):
+        super().__init__()
         if not config.model_path:
             raise ValueError("the classifier stage needs a model_path")
         self._config = config

@@ -10,9 +10,11 @@ import apache_beam as beam
 import fsspec
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines.classifier_stage import ClassifierStage
 from pipelines.config import CurateConfig
 from pipelines.errors import GristmillError
 from pipelines.exact_dedup import ExactDedupStage
+from pipelines.language_stage import LanguageStage
 from pipelines.manifest import MANIFEST, OUTPUT_DIRS, STATS_DIR, write_manifest
 from pipelines.normalize import NormalizeStage
 from pipelines.schema import data_schema, rejected_schema
@@ -28,6 +30,10 @@ def build_stages(config: CurateConfig) -> list[beam.PTransform]:
     stages: list[beam.PTransform] = [NormalizeStage(config.normalize, config.length)]
     if config.exact_dedup.enabled:
         stages.append(ExactDedupStage())
+    if config.language.enabled:
+        stages.append(LanguageStage(config.language))
+    if config.classifier.enabled:
+        stages.append(ClassifierStage(config.classifier))
     return stages
 
 

@@ -26,10 +26,11 @@ def make_language_judge(thresholds: LanguageThresholds):
 
 
 class LanguageStage(JudgeStage):
+    name = "language"
     section_name = "language"
 
-    def __init__(self, config: LanguageThresholds, label: str | None = "language"):
-        super().__init__(functools.partial(make_language_judge, config), label)
+    def __init__(self, config: LanguageThresholds):
+        super().__init__(functools.partial(make_language_judge, config))
         self._model_path = config.model_path or bundled_model_path()
 
     def manifest_section(self, kept, rejected):
