@@ -86,6 +86,30 @@ class ClassifierConfig(ClassifierThresholds):
         return self
 
 
+class NearDupConfig(Section):
+    """MinHash LSH near-duplicate removal with transitive clusters; see `pipelines.neardup`."""
+
+    enabled: bool = True
+    shingle: Literal["word", "char"] = Field(default="word", description="word n-grams or character n-grams")
+    ngram: int = Field(default=5, ge=1, le=64, description="tokens (or characters) per shingle")
+    num_perm: int = Field(default=256, ge=16, le=1024, description="hash functions per signature")
+    seed: int = Field(default=42, ge=0, description="seed of the hash functions")
+    threshold: float = Field(default=0.8, gt=0.0, lt=1.0, description="Jaccard similarity that makes a near-duplicate")
+    bands: int | None = Field(default=None, ge=1, description="LSH bands; default derived from threshold")
+    rows: int | None = Field(default=None, ge=1, description="rows per band; default derived from threshold")
+    bucket_cap: int = Field(default=1000, ge=2, description="a bucket with more ids becomes a chain, not a star")
+    verify: bool = Field(default=True, description="keep an edge only if the signatures' estimated Jaccard reaches threshold")
+    keep: Literal["quality", "longest", "smallest_id"] = Field(default="quality", description="which cluster member survives")
+
+    @model_validator(mode="after")
+    def _bands_and_rows(self):
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("near_dup.bands and near_dup.rows go together: set both or neither")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"near_dup.bands * rows ({self.bands * self.rows}) exceeds num_perm ({self.num_perm})")
+        return self
+
+
 class RunnerConfig(Section):
     """Local DirectRunner settings; pipeline options after `--` override them."""
 
@@ -101,6 +125,7 @@ class CurateConfig(Section):
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
+    near_dup: NearDupConfig = Field(default_factory=NearDupConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
     @field_validator("inputs", mode="before")

@@ -24,6 +24,8 @@ STAGE_FIELDS: list[pa.Field] = [
     pa.field("lang", pa.string()),  # quality.langid: top fastText label, without __label__
     pa.field("lang_score", pa.float64()),  # its probability
     pa.field("quality_score", pa.float64()),  # quality.classifier: probability of the positive label
+    pa.field("dup_cluster", pa.string()),  # pipelines.neardup: smallest id of the near-duplicate cluster
+    pa.field("dup_cluster_size", pa.int64()),  # documents in that cluster (1 = no near-duplicate)
 ]
 
 REJECT_FIELDS = [
