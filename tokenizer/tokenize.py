@@ -1,0 +1,154 @@
+"""Encode every kept document of a dataset into memory-mappable token shards.
+
+Batches are encoded with `encode_batch` (Rust threads), either in this process
+or in a pool of worker processes; `imap` keeps batch order, so the shards are
+byte-identical for the same inputs whatever the worker count.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+from tqdm import tqdm
+
+from pipelines.errors import GristmillError
+from tokenizer.dataset import SPLIT_RULE, Dataset, is_val, texts_of, val_threshold
+from tokenizer.shards import SPLITS, TOKENS_FORMAT, ShardWriter, dtype_name, token_dtype, write_manifest
+from tokenizer.train import load_tokenizer
+
+DEFAULT_SHARD_TOKENS = 100_000_000
+DEFAULT_BATCH_DOCS = 1024
+
+
+def encode_docs(tok, texts: list[str], eot_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(flat uint32 tokens with an eot after each document, tokens per document eot included)."""
+    flat: list[int] = []
+    lengths = np.empty(len(texts), dtype=np.int64)
+    for i, encoding in enumerate(tok.encode_batch(texts, add_special_tokens=False)):
+        ids = encoding.ids
+        flat += ids
+        flat.append(eot_id)
+        lengths[i] = len(ids) + 1
+    return np.array(flat, dtype=np.uint32), lengths
+
+
+_worker_tok = None
+_worker_eot = None
+
+
+def _worker_init(tokenizer_path: str) -> None:
+    global _worker_tok, _worker_eot
+    # One Rust thread per worker process: the processes are the parallelism.
+    os.environ["RAYON_NUM_THREADS"] = "1"
+    os.environ["RAYON_RS_NUM_THREADS"] = "1"
+    _worker_tok, meta = load_tokenizer(tokenizer_path)
+    _worker_eot = meta["eot_id"]
+
+
+def _worker_encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    return encode_docs(_worker_tok, texts, _worker_eot)
+
+
+def _encoded_batches(dataset: Dataset, tokenizer_dir, tok, eot_id: int, threshold: int, batch_docs: int, workers: int):
+    """(is_val per doc, UTF-8 bytes per doc, flat tokens, tokens per doc) for each batch, in dataset order.
+
+    With workers > 1 at most 2 * workers batches are in flight, so memory stays bounded.
+    """
+    pool = None
+    if workers > 1:
+        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(str(tokenizer_dir),))
+    pending: deque = deque()
+    try:
+        for path, batch in dataset.batches(["id", "text"], batch_size=batch_docs):
+            ids = batch.column("id").to_pylist()
+            val_mask = np.fromiter((is_val(i, threshold) for i in ids), dtype=bool, count=len(ids))
+            text_bytes = pc.binary_length(batch.column("text")).to_numpy(zero_copy_only=False)
+            texts = texts_of(path, batch)
+            if pool is None:
+                yield (val_mask, text_bytes, *encode_docs(tok, texts, eot_id))
+                continue
+            pending.append((val_mask, text_bytes, pool.apply_async(_worker_encode, (texts,))))
+            if len(pending) >= 2 * workers:
+                val_mask, text_bytes, result = pending.popleft()
+                yield (val_mask, text_bytes, *result.get())
+        while pending:
+            val_mask, text_bytes, result = pending.popleft()
+            yield (val_mask, text_bytes, *result.get())
+    finally:
+        if pool is not None:
+            pool.terminate()
+
+
+def prepare_output(output: Path) -> None:
+    """Rerunning into a previous TOKENS dir replaces it; any other non-empty directory is refused."""
+    if output.exists():
+        if not output.is_dir():
+            raise GristmillError(f"{output}: exists and is not a directory")
+        foreign = sorted(p.name for p in output.iterdir() if p.name not in {"manifest.json", "manifest.json.tmp", *SPLITS})
+        if foreign:
+            raise GristmillError(f"{output}: not empty and not a token directory (has {', '.join(foreign[:5])}); choose another --output")
+        (output / "manifest.json").unlink(missing_ok=True)
+        for split in SPLITS:
+            shutil.rmtree(output / split, ignore_errors=True)
+    output.mkdir(parents=True, exist_ok=True)
+
+
+def tokenize_dataset(
+    tokenizer_dir: str | Path,
+    dataset_dir: str | Path,
+    output_dir: str | Path,
+    *,
+    val_fraction: float | None = None,
+    shard_tokens: int = DEFAULT_SHARD_TOKENS,
+    batch_docs: int = DEFAULT_BATCH_DOCS,
+    workers: int = 1,
+) -> dict:
+    """Write TOKENS/ (see tokenizer.shards) and return its manifest.
+
+    `val_fraction` defaults to the one the tokenizer held out in training, so
+    the validation shards are text the tokenizer never saw.
+    """
+    tok, meta = load_tokenizer(tokenizer_dir)
+    dataset = Dataset.open(dataset_dir)
+    if val_fraction is None:
+        val_fraction = meta.get("config", {}).get("val_fraction", 0.01)
+    threshold = val_threshold(val_fraction)
+    if shard_tokens < 1 or batch_docs < 1 or workers < 1:
+        raise GristmillError("shard_tokens, batch_docs and workers must be at least 1")
+    output = Path(output_dir)
+    prepare_output(output)
+    dtype = token_dtype(meta["vocab_size"])
+    eot_id = meta["eot_id"]
+    writers = {split: ShardWriter(output, split, dtype, shard_tokens) for split in SPLITS}
+
+    with tqdm(total=dataset.num_docs, desc="tokenizing", unit="doc", mininterval=1.0) as bar:
+        for val_mask, text_bytes, tokens, lengths in _encoded_batches(dataset, tokenizer_dir, tok, eot_id, threshold, batch_docs, workers):
+            if not val_mask.any():
+                writers["train"].write(tokens, lengths, int(text_bytes.sum()))
+            else:
+                token_mask = np.repeat(val_mask, lengths)
+                for split, docs, toks in (("val", val_mask, token_mask), ("train", ~val_mask, ~token_mask)):
+                    if docs.any():
+                        writers[split].write(tokens[toks], lengths[docs], int(text_bytes[docs].sum()))
+            bar.update(lengths.size)
+
+    manifest = {
+        "format": TOKENS_FORMAT,
+        "dtype": dtype_name(dtype),
+        "vocab_size": meta["vocab_size"],
+        "eot_id": eot_id,
+        "pad_id": meta["pad_id"],
+        "tokenizer_sha256": meta["tokenizer_sha256"],
+        "dataset_manifest_sha256": dataset.manifest_sha256,
+        "val_fraction": val_fraction,
+        "split_rule": SPLIT_RULE,
+        "splits": {split: writers[split].summary() for split in SPLITS},
+    }
+    write_manifest(output, manifest)
+    return manifest
