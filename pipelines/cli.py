@@ -17,6 +17,7 @@ from pipelines.errors import GristmillError
 COMMAND_MODULES = [
     "pipelines.curate_cli",
     "quality.classifier_cli",
+    "tokenizer.cli",
 ]
 
 
