@@ -7,6 +7,7 @@ keys that section allows instead of being ignored.
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipelines.errors import GristmillError
 from quality.classifier import ClassifierThresholds
+from quality.c4 import C4Thresholds
+from quality.fineweb import FineWebThresholds
+from quality.gopher_quality import GopherQualityThresholds
+from quality.gopher_repetition import GopherRepetitionThresholds
 from quality.langid import LanguageThresholds
 
 
@@ -86,6 +91,33 @@ class ClassifierConfig(ClassifierThresholds):
         return self
 
 
+class GopherRepetitionConfig(GopherRepetitionThresholds):
+    enabled: bool = True
+
+
+class GopherQualityConfig(GopherQualityThresholds):
+    enabled: bool = True
+
+
+class C4Config(C4Thresholds):
+    """Off by default: C4 rewrites documents (drops every line without a terminal mark), which guts hard-wrapped text."""
+
+    enabled: bool = False
+
+
+class FineWebConfig(FineWebThresholds):
+    enabled: bool = True
+
+
+class QualityConfig(Section):
+    """The rule families, applied in this order; see `quality.rule_chain`."""
+
+    gopher_repetition: GopherRepetitionConfig = Field(default_factory=GopherRepetitionConfig)
+    gopher_quality: GopherQualityConfig = Field(default_factory=GopherQualityConfig)
+    c4: C4Config = Field(default_factory=C4Config)
+    fineweb: FineWebConfig = Field(default_factory=FineWebConfig)
+
+
 class NearDupConfig(Section):
     """MinHash LSH near-duplicate removal with transitive clusters; see `pipelines.neardup`."""
 
@@ -124,6 +156,7 @@ class CurateConfig(Section):
     length: LengthConfig = Field(default_factory=LengthConfig)
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
     language: LanguageConfig = Field(default_factory=LanguageConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     near_dup: NearDupConfig = Field(default_factory=NearDupConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
@@ -206,9 +239,9 @@ def load_config(path: str | Path) -> CurateConfig:
     base = Path(path).resolve().parent
     for source in config.inputs:
         if "://" not in source.path and not Path(source.path).is_absolute():
-            source.path = str(base / source.path)
+            source.path = os.path.normpath(base / source.path)
     if "://" not in config.output.dir and not Path(config.output.dir).is_absolute():
-        config.output.dir = str(base / config.output.dir)
+        config.output.dir = os.path.normpath(base / config.output.dir)
     for section in (config.language, config.classifier):
         if section.model_path and "://" not in section.model_path and not Path(section.model_path).is_absolute():
             section.model_path = str(base / section.model_path)

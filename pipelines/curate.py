@@ -15,6 +15,7 @@ from pipelines.config import CurateConfig
 from pipelines.errors import GristmillError
 from pipelines.exact_dedup import ExactDedupStage
 from pipelines.language_stage import LanguageStage
+from pipelines.quality_stage import QualityRulesStage
 from pipelines.manifest import MANIFEST, OUTPUT_DIRS, STATS_DIR, write_manifest
 from pipelines.normalize import NormalizeStage
 from pipelines.schema import data_schema, rejected_schema
@@ -32,6 +33,9 @@ def build_stages(config: CurateConfig) -> list[beam.PTransform]:
         stages.append(ExactDedupStage())
     if config.language.enabled:
         stages.append(LanguageStage(config.language))
+    quality_rules = QualityRulesStage(config.quality)
+    if quality_rules.families:
+        stages.append(quality_rules)
     if config.classifier.enabled:
         stages.append(ClassifierStage(config.classifier))
     return stages

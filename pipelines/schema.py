@@ -23,6 +23,30 @@ STAGE_FIELDS: list[pa.Field] = [
     pa.field("n_chars", pa.int64()),
     pa.field("lang", pa.string()),  # quality.langid: top fastText label, without __label__
     pa.field("lang_score", pa.float64()),  # its probability
+    # quality.gopher_repetition: duplicate paragraph/line fractions, top and duplicate n-gram character fractions
+    *[pa.field(f"gr_{rule}", pa.float64()) for rule in (
+        "dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac",
+        "top_2gram_char_frac", "top_3gram_char_frac", "top_4gram_char_frac",
+        "dup_5gram_char_frac", "dup_6gram_char_frac", "dup_7gram_char_frac",
+        "dup_8gram_char_frac", "dup_9gram_char_frac", "dup_10gram_char_frac",
+    )],
+    # quality.gopher_quality
+    pa.field("gq_word_count", pa.int64()),  # words with a character that is not punctuation or a symbol
+    pa.field("gq_mean_word_length", pa.float64()),
+    pa.field("gq_hash_ratio", pa.float64()),  # '#' per token
+    pa.field("gq_ellipsis_ratio", pa.float64()),  # '...' and '…' per token
+    pa.field("gq_bullet_lines_ratio", pa.float64()),
+    pa.field("gq_ellipsis_lines_ratio", pa.float64()),
+    pa.field("gq_alpha_words_ratio", pa.float64()),  # tokens with a letter
+    pa.field("gq_stop_words", pa.int64()),  # distinct Gopher stop words present
+    # quality.c4 (line cleaning; the text stored is the cleaned text)
+    pa.field("c4_lines_removed", pa.int64()),
+    pa.field("c4_sentences", pa.int64()),  # sentences in the kept lines
+    # quality.fineweb (on the text after C4 cleaning)
+    pa.field("fw_line_punct_ratio", pa.float64()),
+    pa.field("fw_short_line_ratio", pa.float64()),
+    pa.field("fw_dup_line_char_ratio", pa.float64()),
+    pa.field("fw_newline_word_ratio", pa.float64()),
     pa.field("quality_score", pa.float64()),  # quality.classifier: probability of the positive label
     pa.field("dup_cluster", pa.string()),  # pipelines.neardup: smallest id of the near-duplicate cluster
     pa.field("dup_cluster_size", pa.int64()),  # documents in that cluster (1 = no near-duplicate)

@@ -1,0 +1,36 @@
+"""The quality-rules stage: Gopher repetition, Gopher quality, C4, FineWeb (`quality.rule_chain`).
+
+Adds the signals of each family it reaches as typed columns; C4 (when enabled)
+replaces `text` with the lines it keeps and updates `n_chars`. Rejects with
+`<family>:<rule>` and the failing value; C4's page rules give the offending line.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from pipelines.stage import JudgeStage, Verdict
+from quality.rule_chain import ORDER, apply_rules
+from quality.rule_family import Thresholds
+
+
+def _judge(enabled: dict[str, Thresholds], doc: dict) -> Verdict:
+    text, signals, rejection = apply_rules(doc["text"], enabled)
+    doc = {**doc, **signals}
+    if text != doc["text"]:
+        doc["text"], doc["n_chars"] = text, len(text)
+    return doc, rejection
+
+
+def make_quality_judge(enabled: dict[str, Thresholds]):
+    return functools.partial(_judge, enabled)
+
+
+class QualityRulesStage(JudgeStage):
+    name = "quality_rules"
+
+    def __init__(self, config):
+        """`config` is the `quality` config section; families with `enabled: false` are skipped."""
+        enabled = {family: getattr(config, family) for family in ORDER if getattr(config, family).enabled}
+        super().__init__(functools.partial(make_quality_judge, enabled))
+        self.families = list(enabled)

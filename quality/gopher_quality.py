@@ -1,0 +1,64 @@
+"""Gopher quality rules (Rae et al. 2021, appendix A.1.1): is this prose at all?
+
+Word counts and the mean word length use "real" words (tokens with at least one
+character that is not punctuation or a symbol); the hash, ellipsis and alphabetic
+ratios divide by all tokens, punctuation included, as datatrove does.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from quality.rule_family import Rejection, Thresholds, detail
+from quality.text_stats import is_symbol_word, ratio, split_words
+
+FAMILY = "gopher_quality"
+STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
+
+
+class GopherQualityThresholds(Thresholds):
+    min_words: int = Field(default=50, ge=0, description="fewer real words rejects")
+    max_words: int = Field(default=100_000, ge=0, description="more real words rejects")
+    min_mean_word_length: float = Field(default=3.0, ge=0)
+    max_mean_word_length: float = Field(default=10.0, ge=0)
+    max_hash_ratio: float = Field(default=0.1, ge=0, description="'#' per token")
+    max_ellipsis_ratio: float = Field(default=0.1, ge=0, description="'...' and '…' per token")
+    max_bullet_lines_ratio: float = Field(default=0.9, ge=0, le=1, description="lines starting with • or -")
+    max_ellipsis_lines_ratio: float = Field(default=0.3, ge=0, le=1, description="lines ending with ... or …")
+    min_alpha_words_ratio: float = Field(default=0.8, ge=0, le=1, description="tokens with a letter")
+    min_stop_words: int = Field(default=2, ge=0, description="distinct stop words (the, be, to, of, and, that, have, with)")
+
+
+def signals(text: str, words: list[str] | None = None) -> dict:
+    """The family's signals; `words` may be passed when the caller has already split `text`."""
+    words = split_words(text) if words is None else words
+    real = [w for w in words if not is_symbol_word(w)]
+    lines = text.splitlines()
+    return {
+        "gq_word_count": len(real),
+        "gq_mean_word_length": ratio(sum(map(len, real)), len(real)),
+        "gq_hash_ratio": ratio(text.count("#"), len(words)),
+        "gq_ellipsis_ratio": ratio(text.count("...") + text.count("…"), len(words)),
+        "gq_bullet_lines_ratio": ratio(sum(line.lstrip().startswith(("•", "-")) for line in lines), len(lines)),
+        "gq_ellipsis_lines_ratio": ratio(sum(line.rstrip().endswith(("...", "…")) for line in lines), len(lines)),
+        "gq_alpha_words_ratio": ratio(sum(any(c.isalpha() for c in w) for w in words), len(words)),
+        "gq_stop_words": len(STOP_WORDS.intersection(words)),
+    }
+
+
+def judge(s: dict, t: GopherQualityThresholds) -> Rejection:
+    """The first failing rule, in the paper's order."""
+    checks = (
+        ("word_count", s["gq_word_count"] < t.min_words or s["gq_word_count"] > t.max_words),
+        ("mean_word_length", not t.min_mean_word_length <= s["gq_mean_word_length"] <= t.max_mean_word_length),
+        ("hash_ratio", s["gq_hash_ratio"] > t.max_hash_ratio),
+        ("ellipsis_ratio", s["gq_ellipsis_ratio"] > t.max_ellipsis_ratio),
+        ("bullet_lines_ratio", s["gq_bullet_lines_ratio"] > t.max_bullet_lines_ratio),
+        ("ellipsis_lines_ratio", s["gq_ellipsis_lines_ratio"] > t.max_ellipsis_lines_ratio),
+        ("alpha_words_ratio", s["gq_alpha_words_ratio"] < t.min_alpha_words_ratio),
+        ("stop_words", s["gq_stop_words"] < t.min_stop_words),
+    )
+    for rule, failed in checks:
+        if failed:
+            return f"{FAMILY}:{rule}", detail(s[f"gq_{rule}"])
+    return None

@@ -1,0 +1,100 @@
+"""Gopher repetition rules (Rae et al. 2021, table A1): is this text repeating itself?
+
+All character fractions divide by the length of the whole text. Paragraphs are
+separated by blank lines, lines by newlines. The top n-gram fraction is the
+characters of the most frequent word n-gram (words joined by spaces) times its
+count; the duplicate n-gram fraction counts the characters (words joined
+without spaces) of every n-gram seen before, skipping past each repeat so
+overlapping repeats are not counted twice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from pydantic import Field
+
+from quality.rule_family import Rejection, Thresholds, detail
+from quality.text_stats import find_duplicates, ratio, split_words
+
+FAMILY = "gopher_repetition"
+TOP_NGRAMS = (2, 3, 4)
+DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
+_PARAGRAPH_BREAK = re.compile(r"\n{2,}")
+_LINE_BREAK = re.compile(r"\n+")
+
+
+class GopherRepetitionThresholds(Thresholds):
+    max_dup_para_frac: float = Field(default=0.3, ge=0, le=1, description="paragraphs that repeat an earlier one")
+    max_dup_para_char_frac: float = Field(default=0.2, ge=0, le=1)
+    max_dup_line_frac: float = Field(default=0.3, ge=0, le=1, description="lines that repeat an earlier one")
+    max_dup_line_char_frac: float = Field(default=0.2, ge=0, le=1)
+    max_top_2gram_char_frac: float = Field(default=0.2, ge=0, le=1)
+    max_top_3gram_char_frac: float = Field(default=0.18, ge=0, le=1)
+    max_top_4gram_char_frac: float = Field(default=0.16, ge=0, le=1)
+    max_dup_5gram_char_frac: float = Field(default=0.15, ge=0, le=1)
+    max_dup_6gram_char_frac: float = Field(default=0.14, ge=0, le=1)
+    max_dup_7gram_char_frac: float = Field(default=0.13, ge=0, le=1)
+    max_dup_8gram_char_frac: float = Field(default=0.12, ge=0, le=1)
+    max_dup_9gram_char_frac: float = Field(default=0.11, ge=0, le=1)
+    max_dup_10gram_char_frac: float = Field(default=0.10, ge=0, le=1)
+
+
+def _top_ngram_chars(words: list[str], n: int) -> int:
+    """Characters of the most frequent n-gram times its count (ties: the first to occur)."""
+    if len(words) < n:
+        return 0
+    counts = Counter(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+    gram, count = max(counts.items(), key=lambda item: item[1])
+    return len(gram) * count
+
+
+def _dup_ngram_chars(words: list[str], n: int) -> int:
+    seen: set[str] = set()
+    chars, i = 0, 0
+    while i <= len(words) - n:
+        gram = "".join(words[i : i + n])
+        if gram in seen:
+            chars += len(gram)
+            i += n
+        else:
+            seen.add(gram)
+            i += 1
+    return chars
+
+
+def signals(text: str, words: list[str] | None = None) -> dict:
+    """The family's signals; `words` may be passed when the caller has already split `text`."""
+    words = split_words(text) if words is None else words
+    paragraphs = _PARAGRAPH_BREAK.split(text.strip())
+    lines = _LINE_BREAK.split(text)
+    dup_paras, dup_para_chars = find_duplicates(paragraphs)
+    dup_lines, dup_line_chars = find_duplicates(lines)
+    out = {
+        "gr_dup_para_frac": ratio(dup_paras, len(paragraphs)),
+        "gr_dup_para_char_frac": ratio(dup_para_chars, len(text)),
+        "gr_dup_line_frac": ratio(dup_lines, len(lines)),
+        "gr_dup_line_char_frac": ratio(dup_line_chars, len(text)),
+    }
+    for n in TOP_NGRAMS:
+        out[f"gr_top_{n}gram_char_frac"] = ratio(_top_ngram_chars(words, n), len(text))
+    for n in DUP_NGRAMS:
+        out[f"gr_dup_{n}gram_char_frac"] = ratio(_dup_ngram_chars(words, n), len(text))
+    return out
+
+
+RULES = (
+    ["dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac"]
+    + [f"top_{n}gram_char_frac" for n in TOP_NGRAMS]
+    + [f"dup_{n}gram_char_frac" for n in DUP_NGRAMS]
+)
+
+
+def judge(s: dict, t: GopherRepetitionThresholds) -> Rejection:
+    """The first failing rule: paragraphs, lines, top n-grams, duplicate n-grams."""
+    for rule in RULES:
+        value = s[f"gr_{rule}"]
+        if value > getattr(t, f"max_{rule}"):
+            return f"{FAMILY}:{rule}", detail(value)
+    return None
