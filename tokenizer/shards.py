@@ -55,20 +55,32 @@ class ShardWriter:
         self._offsets = [np.zeros(1, dtype=np.int64)]
         self._shard_tokens = 0
 
-    def write(self, tokens: np.ndarray, lengths: np.ndarray, text_bytes: int) -> None:
-        """Append documents whose tokens (eot included) are concatenated in `tokens`, `lengths` tokens each."""
-        if self._file is None:
-            self._open()
+    def write(self, tokens: np.ndarray, lengths: np.ndarray, text_bytes: np.ndarray) -> None:
+        """Append documents whose tokens (eot included) are concatenated in `tokens`, `lengths` tokens each.
+
+        A shard is closed after the document that takes it to `shard_tokens`, so shard
+        boundaries depend only on the documents, not on how they were batched.
+        """
+        while lengths.size:
+            if self._file is None:
+                self._open()
+            ends = np.cumsum(lengths, dtype=np.int64)
+            full = np.flatnonzero(self._shard_tokens + ends >= self.shard_tokens)
+            n = int(full[0]) + 1 if full.size else int(lengths.size)
+            self._append(tokens[: ends[n - 1]], ends[:n], int(text_bytes[:n].sum()))
+            if full.size:
+                self.close_shard()
+            tokens, lengths, text_bytes = tokens[ends[n - 1] :], lengths[n:], text_bytes[n:]
+
+    def _append(self, tokens: np.ndarray, ends: np.ndarray, text_bytes: int) -> None:
         data = tokens.astype(self.dtype, copy=False).tobytes()
         self._file.write(data)
         self._hash.update(data)
-        self._offsets.append(self._shard_tokens + np.cumsum(lengths, dtype=np.int64))
+        self._offsets.append(self._shard_tokens + ends)
         self._shard_tokens += int(tokens.size)
         self.tokens += int(tokens.size)
-        self.docs += int(lengths.size)
+        self.docs += int(ends.size)
         self.bytes += text_bytes
-        if self._shard_tokens >= self.shard_tokens:
-            self.close_shard()
 
     def close_shard(self) -> None:
         if self._file is None:

@@ -130,12 +130,11 @@ def tokenize_dataset(
     with tqdm(total=dataset.num_docs, desc="tokenizing", unit="doc", mininterval=1.0) as bar:
         for val_mask, text_bytes, tokens, lengths in _encoded_batches(dataset, tokenizer_dir, tok, eot_id, threshold, batch_docs, workers):
             if not val_mask.any():
-                writers["train"].write(tokens, lengths, int(text_bytes.sum()))
+                writers["train"].write(tokens, lengths, text_bytes)
             else:
                 token_mask = np.repeat(val_mask, lengths)
                 for split, docs, toks in (("val", val_mask, token_mask), ("train", ~val_mask, ~token_mask)):
-                    if docs.any():
-                        writers[split].write(tokens[toks], lengths[docs], int(text_bytes[docs].sum()))
+                    writers[split].write(tokens[toks], lengths[docs], text_bytes[docs])
             bar.update(lengths.size)
 
     manifest = {
