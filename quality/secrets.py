@@ -1,0 +1,57 @@
+"""Secrets: credentials of well-known formats, and high-entropy values next to key words.
+
+Known formats (prefixes documented by their issuers): AWS access key IDs,
+GitHub tokens, Slack tokens and webhooks, Google API keys, PEM private key
+blocks. Anything else is caught only when a key word (password, secret, token,
+api key, ...) is followed by an assignment and a value whose character entropy
+is high enough that it is not an ordinary word.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+from quality.pii_detectors import Span
+
+_KNOWN_FORMATS = re.compile(
+    r"(?<![A-Za-z0-9])(?:"
+    r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}"  # AWS access key ID
+    r"|gh[pousr]_[A-Za-z0-9]{36,255}"  # GitHub classic tokens
+    r"|github_pat_[A-Za-z0-9_]{22,255}"  # GitHub fine-grained tokens
+    r"|xox[abposr]-[A-Za-z0-9-]{10,250}"  # Slack tokens
+    r"|https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+"  # Slack webhook
+    r"|AIza[0-9A-Za-z_-]{35}"  # Google API key
+    r")(?![A-Za-z0-9])"
+)
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----.*?-----END \1PRIVATE KEY\2-----", re.DOTALL
+)
+_KEYWORD_VALUE = re.compile(
+    r"(?i:\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth[_-]?key|client[_-]?secret|private[_-]?key)\w*)"
+    r"[\"']?\s*(?:[:=]|=>|:=|\bis\b)\s*[\"']?"
+    r"(?P<value>[A-Za-z0-9+/=_\-.!@#$%^&*~]{8,200})"
+)
+MIN_ENTROPY_BITS = 3.0  # per character; English words sit around 2.5-3, random keys above 3.5
+
+
+def shannon_entropy(value: str) -> float:
+    counts = Counter(value)
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def _looks_random(value: str) -> bool:
+    classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]"))
+    return classes >= 2 and shannon_entropy(value) >= MIN_ENTROPY_BITS
+
+
+def find_secrets(text: str) -> list[Span]:
+    spans = [Span(m.start(), m.end(), "SECRET") for m in _KNOWN_FORMATS.finditer(text)]
+    spans += [Span(m.start(), m.end(), "SECRET") for m in _PRIVATE_KEY.finditer(text)]
+    for m in _KEYWORD_VALUE.finditer(text):
+        value = m.group("value").rstrip(".")
+        if _looks_random(value):
+            spans.append(Span(m.start("value"), m.start("value") + len(value), "SECRET"))
+    return spans
