@@ -45,6 +45,11 @@ def length_rejection(n_chars: int, config: LengthConfig) -> tuple[str, str] | No
 
 
 def _judge(doc: dict, normalize: NormalizeConfig, length: LengthConfig):
+    raw_chars = len(doc["text"])
+    if raw_chars > length.max_chars:
+        # Rejected before normalizing: ftfy on a 50 MB document costs minutes and cannot save it.
+        doc["n_chars"] = raw_chars
+        return doc, ("length:too_long", str(raw_chars))
     doc["text"] = normalize_text(doc["text"], normalize)
     doc["n_chars"] = len(doc["text"])
     return doc, length_rejection(doc["n_chars"], length)

@@ -9,6 +9,7 @@ Files are opened through fsspec, so any URL with an installed fsspec backend wor
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import posixpath
 from typing import Iterator
@@ -57,6 +58,15 @@ class InputFile:
     source: str
     format: str
     spec: SourceConfig
+    id_prefix: str  # the source, plus the file's relpath when the source has several files
+
+    def doc_id(self, record_id) -> str:
+        """A record's own id made unique across files and sources."""
+        return f"{self.id_prefix}/{record_id}"
+
+    def located_id(self, locator: str) -> str:
+        """An id for a record without one: where it sits in its file."""
+        return f"{self.source}/{self.relpath}{locator}"
 
 
 def _source_name(spec: SourceConfig, root: str) -> str:
@@ -103,7 +113,8 @@ def expand_inputs(config: CurateConfig) -> tuple[list[InputFile], list[str]]:
                 skipped.append(fs.unstrip_protocol(path))
                 continue
             relpath = posixpath.relpath(path, base) if base else path
-            files.append(InputFile(fs.unstrip_protocol(path), relpath, name, fmt, spec))
+            prefix = f"{name}/{relpath}" if len(paths) > 1 else name
+            files.append(InputFile(fs.unstrip_protocol(path), relpath, name, fmt, spec, prefix))
     return files, skipped
 
 
@@ -123,9 +134,9 @@ def _error(*args, **kwargs):
     return beam.pvalue.TaggedOutput(ERRORS, error_record(*args, **kwargs))
 
 
-def _doc(file: InputFile, doc_id, text: str, url=None, date=None, metadata: dict | None = None) -> dict:
+def _doc(file: InputFile, doc_id: str, text: str, url=None, date=None, metadata: dict | None = None) -> dict:
     return {
-        "id": f"{file.source}/{doc_id}",
+        "id": doc_id,
         "text": text,
         "source": file.source,
         "url": url,
@@ -134,11 +145,12 @@ def _doc(file: InputFile, doc_id, text: str, url=None, date=None, metadata: dict
     }
 
 
-def _record_fields(file: InputFile, record: dict, fallback_id: str):
+def _record_fields(file: InputFile, record: dict, locator: str):
     """(id, url, metadata) from a JSON object or Parquet row."""
     spec = file.spec
     raw_id = record.get(spec.id_field)
-    doc_id = raw_id if isinstance(raw_id, (str, int)) and str(raw_id) else fallback_id
+    has_id = isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) and str(raw_id)
+    doc_id = file.doc_id(raw_id) if has_id else file.located_id(locator)
     url = record.get(spec.url_field)
     skip = {spec.text_field, spec.id_field, spec.url_field}
     metadata = {k: v for k, v in record.items() if k not in skip}
@@ -150,7 +162,7 @@ def read_jsonl(file: InputFile) -> Iterator:
     line_no = 0
     try:
         with fsspec.open(file.url, "rb", compression="infer") as handle:
-            for raw in handle:
+            for raw in io.BufferedReader(handle):  # zstd streams only iterate lines when buffered
                 line_no += 1
                 if not raw.strip():
                     continue  # blank lines separate nothing and are not records
@@ -176,8 +188,10 @@ def read_jsonl(file: InputFile) -> Iterator:
                     kind = type(text).__name__
                     yield _error(file.url, line_no, "line", f"'{spec.text_field}' is {kind}, not a string", raw)
                     continue
-                doc_id, url, metadata = _record_fields(file, record, f"{file.relpath}#L{line_no}")
+                doc_id, url, metadata = _record_fields(file, record, f"#L{line_no}")
                 yield _doc(file, doc_id, text, url, metadata=metadata)
+        if line_no == 0:
+            yield _error(file.url, 0, "byte", "empty file")
     except FileNotFoundError:
         yield _error(file.url, 0, "byte", "file not found (removed after the run started?)")
     except Exception as err:  # truncated gzip/zstd streams and I/O errors end the file, not the run
@@ -200,6 +214,9 @@ def parquet_units(file: InputFile) -> Iterator:
             file.url, 0, "row", f"no '{file.spec.text_field}' column (columns: {', '.join(columns) or 'none'})"
         )
         return
+    if meta.num_rows == 0:
+        yield _error(file.url, 0, "row", "empty file (no rows)")
+        return
     first_row = 0
     for group in range(meta.num_row_groups):
         yield (file, group, first_row)
@@ -220,7 +237,7 @@ def read_parquet_group(file: InputFile, group: int, first_row: int) -> Iterator:
                         kind = "null" if text is None else type(text).__name__
                         yield _error(file.url, row, "row", f"'{text_field}' is {kind}, not a string", repr(record)[:EXCERPT_CHARS])
                     else:
-                        doc_id, url, metadata = _record_fields(file, record, f"{file.relpath}#R{row}")
+                        doc_id, url, metadata = _record_fields(file, record, f"#R{row}")
                         yield _doc(file, doc_id, text, url, metadata=metadata)
                     row += 1
     except Exception as err:
@@ -254,13 +271,13 @@ def read_text(file: InputFile) -> Iterator:
     if problem:
         yield _error(file.url, 0, "byte", problem, data)
     else:
-        yield _doc(file, file.relpath, text)
+        yield _doc(file, file.located_id(""), text)
 
 
 def _read_text_lines(file: InputFile) -> Iterator:
     line_no = 0
     with fsspec.open(file.url, "rb", compression="infer") as handle:
-        for raw in handle:
+        for raw in io.BufferedReader(handle):
             line_no += 1
             if not raw.strip():
                 continue
@@ -272,7 +289,7 @@ def _read_text_lines(file: InputFile) -> Iterator:
             except UnicodeDecodeError as err:
                 yield _error(file.url, line_no, "line", f"invalid UTF-8 at byte {err.start} of the line", raw)
                 continue
-            yield _doc(file, f"{file.relpath}#L{line_no}", text.rstrip("\r\n"))
+            yield _doc(file, file.located_id(f"#L{line_no}"), text.rstrip("\r\n"))
 
 
 def _decode_html(data: bytes, declared: str | None = None) -> str:
@@ -291,24 +308,25 @@ def read_html(file: InputFile) -> Iterator:
     if not data:
         yield _error(file.url, 0, "byte", "empty file")
         return
-    yield _doc(file, file.relpath, extract_main_text(_decode_html(data)))
+    yield _doc(file, file.located_id(""), extract_main_text(_decode_html(data)))
 
 
 def read_warc(file: InputFile) -> Iterator:
     """HTTP responses (HTML extracted) and WET conversion records; other record types are not documents."""
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-    position = 0
+    position, found = 0, 0
     try:
         with fsspec.open(file.url, "rb") as handle:
             records = ArchiveIterator(handle, record_types=WarcRecordType.response | WarcRecordType.conversion)
             for record in records:
-                position = record.stream_pos
+                position, found = record.stream_pos, found + 1
                 url = (record.headers.get("WARC-Target-URI") or "").strip("<>") or None
                 date = record.headers.get("WARC-Date")
-                record_id = (record.record_id or f"{file.relpath}@{position}").strip("<>").removeprefix("urn:uuid:")
+                record_id = (record.record_id or "").strip("<>").removeprefix("urn:uuid:")
+                doc_id = file.doc_id(record_id) if record_id else file.located_id(f"@{position}")
                 body = record.reader.read()
-                doc = _doc(file, record_id, "", url, date)
+                doc = _doc(file, doc_id, "", url, date)
                 if record.record_type == WarcRecordType.conversion:
                     doc["text"] = body.decode("utf-8", errors="replace")
                     yield doc
@@ -319,6 +337,8 @@ def read_warc(file: InputFile) -> Iterator:
                     continue
                 doc["text"] = extract_main_text(_decode_html(body, record.http_charset), url)
                 yield doc
+        if not found:
+            yield _error(file.url, 0, "byte", "no WARC response or conversion records (empty or not a WARC file)")
     except Exception as err:
         yield _error(file.url, position, "byte", f"could not read WARC past byte {position}: {type(err).__name__}: {err}")
 
