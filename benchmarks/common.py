@@ -1,0 +1,56 @@
+"""Shared helpers for the benchmark scripts: where the corpora are, and how to measure a command."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+CORPORA = Path(os.environ.get("GRISTMILL_SHARED", REPO.parent / "shared")) / "corpora"
+
+
+def require_corpora() -> Path:
+    if not CORPORA.is_dir():
+        sys.exit(f"corpora not found at {CORPORA}; set GRISTMILL_SHARED to the folder holding corpora/")
+    return CORPORA
+
+
+def machine() -> str:
+    mem = psutil.virtual_memory().total / 2**30
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def run_measured(cmd: list[str], **kwargs) -> dict:
+    """Run a command; wall time and the peak summed RSS of its whole process tree (Beam workers included)."""
+    peak = 0
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, **kwargs)
+    parent = psutil.Process(proc.pid)
+    done = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not done.is_set():
+            try:
+                procs = [parent, *parent.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code = proc.wait()
+    done.set()
+    sampler.join()
+    wall = time.perf_counter() - started
+    if code != 0:
+        raise SystemExit(f"command failed ({code}): {' '.join(cmd)}")
+    return {"wall_s": wall, "peak_rss_mb": peak / 2**20}
