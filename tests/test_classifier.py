@@ -1,0 +1,191 @@
+"""The fastText quality classifier: training on real books/Wikipedia vs raw web text, the CLI, the Beam stage."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from resiliparse.extract.html2text import extract_plain_text
+
+from pipelines.classifier_stage import ClassifierStage, cut_from_quantiles
+from pipelines.cli import main as gristmill
+from pipelines.config import ClassifierConfig, parse_config
+from pipelines.stage import KEPT, REJECTED
+from quality.classifier import QualityClassifier, balance, chunks, split_documents, train_classifier
+from quality.langid import bundled_model_path
+from quality.text_files import read_texts
+
+
+def books(corpora, n_words: int = 30_000) -> list[str]:
+    """The English books, each cut to its first `n_words` words past the Gutenberg header, as a few documents each."""
+    out = []
+    with gzip.open(corpora / "books" / "books.jsonl.gz", "rt", encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            if record["lang"] != "en":
+                continue
+            words = record["text"].split()[500 : 500 + n_words]
+            out += [" ".join(words[i : i + 5000]) for i in range(0, len(words), 5000)]
+    return out
+
+
+def wiki(corpora) -> list[str]:
+    return list(read_texts(corpora / "wiki" / "wikitext2_raw_test.jsonl"))
+
+
+def raw_web(corpora, n_pages: int = 80) -> list[str]:
+    """WET-style Common Crawl text plus whole-page text (menus, footers and all) of real HTML pages."""
+    texts = []
+    for path in sorted((corpora / "web" / "cc_jsonl").glob("*.jsonl.gz")):
+        texts += list(read_texts(path))
+    for path in sorted((corpora / "web" / "html" / "article_extraction_benchmark").glob("*.html.gz"))[:n_pages]:
+        html = gzip.decompress(path.read_bytes()).decode("utf-8", errors="replace")
+        text = extract_plain_text(html, main_content=False)
+        if len(text.split()) >= 50:
+            texts.append(text)
+    return texts
+
+
+@pytest.fixture(scope="module")
+def data(corpora):
+    return {"positive": books(corpora) + wiki(corpora), "negative": raw_web(corpora)}
+
+
+@pytest.fixture(scope="module")
+def model(data, tmp_path_factory):
+    path = tmp_path_factory.mktemp("clf") / "quality.bin"
+    report = train_classifier(data["positive"], data["negative"], path, chunk_words=200, seed=1)
+    return path, report
+
+
+def test_books_and_wikipedia_vs_raw_web_is_learned(model):
+    path, report = model
+    assert path.is_file()
+    assert report.train_positive == report.train_negative > 100  # balanced by downsampling
+    metrics = report.heldout
+    assert metrics.n_positive == metrics.n_negative > 20
+    assert metrics.f1 >= 0.8, metrics.summary()  # chance is 0.5 on balanced classes
+    assert metrics.precision >= 0.75 and metrics.recall >= 0.75, metrics.summary()
+
+
+def test_score_is_probability_of_positive(model, corpora):
+    scorer = QualityClassifier(model[0])
+    book = books(corpora, n_words=3000)[0]
+    web = raw_web(corpora, n_pages=0)[0]
+    assert 0.0 <= scorer.score(web) < scorer.score(book) <= 1.0
+
+
+def test_split_keeps_documents_whole_and_balance_is_seeded():
+    docs = [f"doc {i}" for i in range(10)]
+    train, held = split_documents(docs, 0.2, random.Random(0))
+    assert len(held) == 2 and sorted(train + held) == sorted(docs) and not set(train) & set(held)
+    assert split_documents(["a", "b"], 0.01, random.Random(0))[1]  # at least one held out
+    pos, neg = balance(list(range(100)), list(range(10)), random.Random(3))
+    assert len(pos) == len(neg) == 10
+    assert pos == balance(list(range(100)), list(range(10)), random.Random(3))[0]
+    assert chunks("a b\nc  d e", 2) == ["a b", "c d", "e"] and chunks("  ", 2) == []
+
+
+def test_training_needs_two_documents_per_class(tmp_path):
+    with pytest.raises(ValueError, match="at least 2 documents per class"):
+        train_classifier(["one"], ["two", "three"], tmp_path / "m.bin")
+
+
+def test_model_without_positive_label_is_refused():
+    with pytest.raises(ValueError, match="lid.176.ftz: no 'positive' label"):
+        QualityClassifier(bundled_model_path())
+
+
+def test_cli_trains_from_jsonl_txt_and_a_dataset_dir(data, tmp_path, capsys):
+    pos_jsonl = tmp_path / "pos.jsonl.gz"
+    with gzip.open(pos_jsonl, "wt", encoding="utf-8") as handle:
+        for text in data["positive"][:20]:
+            handle.write(json.dumps({"body": text}) + "\n")
+    book_txt = tmp_path / "book.txt"
+    book_txt.write_text(data["positive"][-30], encoding="utf-8")
+    # A curated dataset directory, read through its manifest.
+    dataset = tmp_path / "web_ds"
+    (dataset / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"id": [str(i) for i in range(40)], "text": data["negative"][:40]}), dataset / "data" / "part-00000.parquet")
+    (dataset / "manifest.json").write_text(json.dumps({"shards": {"data": [{"path": "data/part-00000.parquet"}]}}))
+    neg_jsonl = tmp_path / "neg.jsonl"
+    neg_jsonl.write_text("".join(json.dumps({"body": t}) + "\n" for t in data["negative"][40:]), encoding="utf-8")
+
+    out = tmp_path / "cli.bin"
+    code = gristmill(["quality", "train-classifier", "--positive", str(pos_jsonl), str(book_txt), "--negative", str(dataset),
+                      str(neg_jsonl), "--text-field", "body", "--chunk-words", "200", "--output", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert f"read 21 positive and {len(data['negative'])} negative documents" in printed
+    assert "precision" in printed and "F1" in printed and out.is_file()
+
+
+def test_cli_names_the_bad_record(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"text": oops}\n', encoding="utf-8")
+    code = gristmill(["quality", "train-classifier", "--positive", str(bad), "--negative", str(bad), "--output", str(tmp_path / "m.bin")])
+    assert code == 2
+    assert "bad.jsonl:2: not valid JSON" in capsys.readouterr().err
+
+
+def test_config_section():
+    assert parse_config({}).classifier.enabled is False
+    with pytest.raises(Exception, match="needs classifier.model_path"):
+        parse_config({"classifier": {"enabled": True}})
+    with pytest.raises(Exception, match="top_percentile"):
+        parse_config({"classifier": {"enabled": True, "model_path": "m.bin", "top_percentile": 0}})
+
+
+def _docs(data) -> list[dict]:
+    texts = [("book", t) for t in data["positive"][:6]] + [("web", t) for t in data["negative"][:6]]
+    return [{"id": f"{kind}{i}", "text": t, "source": kind} for i, (kind, t) in enumerate(texts)]
+
+
+def test_stage_with_threshold(model, data):
+    docs = _docs(data)
+    scorer = QualityClassifier(model[0])
+    expected_kept = sorted(d["id"] for d in docs if scorer.score(d["text"]) >= 0.5)
+    assert any(i.startswith("book") for i in expected_kept) and len(expected_kept) < len(docs)
+    config = ClassifierConfig(enabled=True, model_path=str(model[0]), threshold=0.5)
+    with BeamPipeline() as p:
+        out = p | beam.Create(docs) | ClassifierStage(config)
+        assert_that(out[KEPT] | beam.Map(lambda d: d["id"]), equal_to(expected_kept), label="kept")
+        assert_that(
+            out[REJECTED] | beam.Map(lambda d: (d["reason"], float(d["detail"]) < 0.5, d["quality_score"] < 0.5)),
+            equal_to([("classifier:low_score", True, True)] * (len(docs) - len(expected_kept))),
+            label="rejected",
+        )
+
+
+def test_stage_with_top_percentile_keeps_the_best_scores(model, data, tmp_path):
+    docs = _docs(data)
+    config = ClassifierConfig(enabled=True, model_path=str(model[0]), top_percentile=25)
+    with BeamPipeline() as p:
+        out = p | beam.Create(docs) | ClassifierStage(config)
+        routed = (
+            (out[KEPT] | "K" >> beam.Map(lambda d: ("kept", d["quality_score"])),
+             out[REJECTED] | "R" >> beam.Map(lambda d: ("rejected", d["quality_score"])))
+            | beam.Flatten()
+            | beam.combiners.ToList()
+        )
+        routed | beam.Map(lambda rows: (tmp_path / "routed.json").write_text(json.dumps(rows)))
+    rows = json.loads((tmp_path / "routed.json").read_text())
+    kept = [s for where, s in rows if where == "kept"]
+    rejected = [s for where, s in rows if where == "rejected"]
+    # 25% of 12 documents, from an approximate quantile over a tiny input: about 3 kept, never a worse one.
+    assert len(rows) == 12 and 2 <= len(kept) <= 4, rows
+    assert min(kept) > max(rejected)
+
+
+def test_cut_from_quantiles():
+    quantiles = [i / 100 for i in range(101)]
+    assert cut_from_quantiles(quantiles, 10) == 0.9
+    assert cut_from_quantiles(quantiles, 100) == 0.0
+    assert cut_from_quantiles([], 10) == 0.0
