@@ -1,0 +1,217 @@
+"""`gristmill report`: a good dataset passes the gate; datasets corrupted on purpose fail it, naming the problem."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.cli import main
+from pipelines.config import CurateConfig
+from pipelines.manifest import funnel
+from pipelines.schema import data_schema, rejected_schema
+from pipelines.sinks import errors_bytes, parquet_bytes
+from quality.report import build_report
+
+SENTENCES = [
+    "The river mill ground wheat for the whole valley, and farmers came from three villages to use it.",
+    "In spring the water ran high, so the miller opened the sluice gate and let the wheel turn faster.",
+    "A good dataset is counted twice: once by the pipeline that writes it and once by the report that reads it.",
+    "Bread made from stone-ground flour keeps its flavour longer than bread from roller-milled flour.",
+    "The old ledger recorded every sack of grain, the name of its owner and the price paid for grinding.",
+    "Children watched the great wheel from the bridge while ducks paddled in the calm water of the pond.",
+]
+
+
+def kept_rows() -> list[dict]:
+    rows = []
+    for i, sentence in enumerate(SENTENCES):
+        text = f"{sentence} Record {i}: please write to the office for details, <EMAIL> answers within a week."
+        rows.append({"id": f"doc-{i:03d}", "text": text, "source": "fixture", "n_chars": len(text),
+                     "lang": "en", "lang_score": 0.9 + i / 100, "dup_cluster": f"doc-{i:03d}", "dup_cluster_size": 1})
+    return rows
+
+
+def rejected_rows() -> list[dict]:
+    return [
+        {"id": "rej-000", "text": "", "source": "fixture", "n_chars": 0, "reason": "length:too_short", "detail": "0"},
+        {"id": "rej-001", "text": "Der Müller mahlt das Korn, und das Wasser treibt das große Rad.", "source": "fixture",
+         "n_chars": 63, "lang": "de", "lang_score": 0.97, "reason": "language:not_allowed", "detail": "de"},
+        {"id": "rej-002", "text": "Call me at 555-123-4567 or write to someone@example.org about the mill.", "source": "fixture",
+         "n_chars": 72, "lang": "en", "lang_score": 0.4, "reason": "language:low_score", "detail": "0.4000"},
+    ]
+
+
+def config() -> dict:
+    data = CurateConfig().model_dump(mode="json")
+    data["language"].update(allowed=["en"], min_score=0.65)
+    data["length"].update(min_chars=10, max_chars=10_000)
+    # The PII stage's section, as the manifest records it: redaction on, default entity types.
+    data.setdefault("pii", {"enabled": True})
+    return data
+
+
+def describe(root: Path, path: str) -> dict:
+    raw = (root / path).read_bytes()
+    rows = pq.ParquetFile(root / path).metadata.num_rows if path.endswith(".parquet") else raw.count(b"\n")
+    return {"path": path, "rows": rows, "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
+
+
+def write_dataset(root: Path, kept: list[dict], rejected: list[dict], errors: list[dict], cfg: dict) -> Path:
+    """A dataset directory as `gristmill curate` lays it out: two data shards, one rejected, one errors."""
+    for sub in ("data", "rejected", "errors"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    half = len(kept) // 2
+    (root / "data/part-00000.parquet").write_bytes(parquet_bytes(kept[:half], data_schema()))
+    (root / "data/part-00001.parquet").write_bytes(parquet_bytes(kept[half:], data_schema()))
+    (root / "rejected/part-00000.parquet").write_bytes(parquet_bytes(rejected, rejected_schema()))
+    (root / "errors/part-00000.jsonl").write_bytes(errors_bytes(errors))
+    by_reason = {}
+    for row in rejected:
+        by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + 1
+    total = len(kept) + len(rejected) + len(errors)
+    manifest = {
+        "format": "gristmill-dataset-v1",
+        "gristmill_version": "test",
+        "created_at": "2026-11-23T00:00:00+00:00",
+        "config": cfg,
+        "config_hash": hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest(),
+        "counts": {"input": total, "kept": len(kept), "rejected": len(rejected), "errors": len(errors),
+                   "rejected_by_reason": dict(sorted(by_reason.items())), "funnel": funnel(total, len(errors), by_reason)},
+        "shards": {
+            "data": [describe(root, "data/part-00000.parquet"), describe(root, "data/part-00001.parquet")],
+            "rejected": [describe(root, "rejected/part-00000.parquet")],
+            "errors": [describe(root, "errors/part-00000.jsonl")],
+        },
+        "timings": {},
+        "near_dup": {"clusters": 0, "removed": 0, "threshold": 0.8},
+        "bias": {"terms": [{"group": "example", "kept_docs": 1, "rate_per_1k_words": 0.5}]},
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return root
+
+
+ERRORS = [{"source_path": "in.jsonl", "offset": 7, "offset_unit": "line", "message": "not JSON", "excerpt": "{oops"}]
+
+
+@pytest.fixture
+def good(tmp_path) -> Path:
+    return write_dataset(tmp_path / "good", kept_rows(), rejected_rows(), ERRORS, config())
+
+
+def gate(root: Path, capsys, *extra: str) -> tuple[int, str]:
+    code = main(["report", str(root), "--gate", *extra])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_good_dataset_passes_and_writes_report(good, capsys):
+    code, out = gate(good, capsys)
+    assert code == 0, out
+    report_dir = good / "report"
+    page = (report_dir / "index.html").read_text()
+    for heading in ("Funnel", "Rejections per stage:rule", "Distributions", "Language mix", "Near-duplicate clusters",
+                    "Bias audit", "Sample rejected documents", "Parse errors", "Gate: <b>PASS</b>"):
+        assert heading in page, heading
+    assert "data:image/png;base64," in page
+    # Self-contained: nothing is fetched.
+    assert "http://" not in page.replace('href="', "") and "<script" not in page and "<link" not in page
+    # Sample documents are shown with PII masked.
+    assert "someone@example.org" not in page and "555-123-4567" not in page and "&lt;EMAIL&gt;" in page
+    results = json.loads((report_dir / "validation_results.json").read_text())
+    assert results["gate_passed"] is True and results["mode"] == "full"
+    checked = {e["summary"].split(" (")[0] for e in results["expectations"]}
+    assert {"kept ids are unique", "no email left in text after PII redaction", "lang in the allowed set ['en']"} <= checked
+    assert any(e["kwargs"].get("column") == "lang_score" for e in results["expectations"])
+    assert list((report_dir / "gx").rglob("data_docs/local_site/index.html"))
+
+
+def corrupt(tmp_path, change) -> Path:
+    kept, rejected, cfg = kept_rows(), rejected_rows(), config()
+    change(kept, rejected, cfg)
+    return write_dataset(tmp_path / "bad", kept, rejected, ERRORS, cfg)
+
+
+def test_duplicated_id_fails_the_gate(tmp_path, capsys):
+    def duplicate(kept, rejected, cfg):
+        kept[-1]["id"] = kept[0]["id"]  # the two copies land in different shards
+
+    code, out = gate(corrupt(tmp_path, duplicate), capsys)
+    assert code == 1
+    assert "kept ids are unique (duplicated id)" in out and "doc-000" in out
+
+
+def test_email_left_in_fails_the_gate(tmp_path, capsys):
+    def leak(kept, rejected, cfg):
+        kept[2]["text"] += " Contact jane.doe@example.com for the ledger."
+
+    code, out = gate(corrupt(tmp_path, leak), capsys)
+    assert code == 1
+    assert "no email left in text after PII redaction" in out and "doc-002" in out
+    assert "jane.doe@example.com" not in out  # the failure names the document, not the address
+
+
+def test_wrong_language_fails_the_gate(tmp_path, capsys):
+    def french(kept, rejected, cfg):
+        kept[1].update(text="Le moulin de la rivière moud le blé de toute la vallée depuis cent ans.", lang="fr")
+
+    code, out = gate(corrupt(tmp_path, french), capsys)
+    assert code == 1
+    assert "wrong language" in out and "doc-001" in out and "'fr'" in out
+
+
+def test_shard_edited_after_manifest_fails_the_gate(good, capsys):
+    shard = good / "data/part-00001.parquet"
+    table = pq.read_table(shard)
+    rows = table.to_pylist()
+    rows[0]["text"] = rows[0]["text"].replace("mill", "mall")
+    shard.write_bytes(parquet_bytes(rows, data_schema()))
+    code, out = gate(good, capsys)
+    assert code == 1
+    assert "shard sha256 equals the manifest" in out and "data/part-00001.parquet" in out
+    assert "shard row count" not in out  # same number of rows: only the checksum names the edit
+
+
+def test_broken_conservation_fails_the_gate(good, capsys):
+    manifest = json.loads((good / "manifest.json").read_text())
+    manifest["counts"]["input"] += 1
+    (good / "manifest.json").write_text(json.dumps(manifest))
+    code, out = gate(good, capsys)
+    assert code == 1 and "conservation" in out
+
+
+def test_adapts_to_absent_columns_and_sections(tmp_path, capsys):
+    """An early-pipeline dataset (no language, PII or near-dup output) gets only the checks that apply."""
+    kept = [{k: v for k, v in row.items() if k not in ("lang", "lang_score", "dup_cluster", "dup_cluster_size")} for row in kept_rows()]
+    cfg = config()
+    cfg["language"]["enabled"] = False
+    del cfg["pii"]
+    root = write_dataset(tmp_path / "early", kept, rejected_rows()[:1], [], cfg)
+    manifest = json.loads((root / "manifest.json").read_text())
+    del manifest["near_dup"], manifest["bias"]
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    code, out = gate(root, capsys)
+    assert code == 0, out
+    report = json.loads((root / "report/validation_results.json").read_text())
+    columns = {e["kwargs"].get("column") for e in report["expectations"]}
+    assert "lang" not in columns and "lang_score" not in columns
+    assert any("redacts no PII" in note for note in report["notes"])
+    page = (root / "report/index.html").read_text()
+    assert "Bias audit" not in page and "Near-duplicate clusters" not in page
+
+
+def test_sample_mode_still_checks_every_id(tmp_path):
+    kept = kept_rows() * 1
+    kept = copy.deepcopy(kept) + [dict(kept[0], id=f"extra-{i:03d}") for i in range(60)]
+    kept.append(dict(kept[3]))  # a duplicate that a small sample would probably miss
+    root = write_dataset(tmp_path / "big", kept, rejected_rows(), ERRORS, config())
+    report = build_report(root, sample=5)
+    assert report.view.mode == "sample" and len(report.view.kept) < len(kept)
+    assert len(report.view.kept_ids) == len(kept)
+    failed = [o.check.summary for o in report.failed_critical]
+    assert failed == ["kept ids are unique (duplicated id)"]
+    assert "seeded sample" in report.index.read_text()
