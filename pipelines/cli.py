@@ -15,9 +15,12 @@ from pipelines.errors import GristmillError
 
 # Modules with a `register(subparsers)` function, in the order their commands are listed.
 COMMAND_MODULES = [
+    "pipelines.run_cli",
     "pipelines.curate_cli",
     "quality.classifier_cli",
+    "quality.report_cli",
     "tokenizer.cli",
+    "train.cli",
 ]
 
 
