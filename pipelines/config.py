@@ -23,6 +23,8 @@ from quality.fineweb import FineWebThresholds
 from quality.gopher_quality import GopherQualityThresholds
 from quality.gopher_repetition import GopherRepetitionThresholds
 from quality.langid import LanguageThresholds
+from quality.pii import PiiSettings
+from quality.bias import BiasSettings
 
 
 class ConfigError(GristmillError):
@@ -142,6 +144,18 @@ class NearDupConfig(Section):
         return self
 
 
+class PiiConfig(PiiSettings):
+    """PII detection and redaction; see `quality.pii`. Every entity type is redacted by default."""
+
+    enabled: bool = True
+
+
+class BiasConfig(BiasSettings):
+    """Flagged-words signal and the representation / removal audit; see `quality.bias`."""
+
+    enabled: bool = True
+
+
 class RunnerConfig(Section):
     """Local DirectRunner settings; pipeline options after `--` override them."""
 
@@ -159,6 +173,8 @@ class CurateConfig(Section):
     quality: QualityConfig = Field(default_factory=QualityConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     near_dup: NearDupConfig = Field(default_factory=NearDupConfig)
+    pii: PiiConfig = Field(default_factory=PiiConfig)
+    bias: BiasConfig = Field(default_factory=BiasConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
     @field_validator("inputs", mode="before")

@@ -18,6 +18,7 @@ from pipelines.language_stage import LanguageStage
 from pipelines.quality_stage import QualityRulesStage
 from pipelines.manifest import MANIFEST, OUTPUT_DIRS, STATS_DIR, write_manifest
 from pipelines.normalize import NormalizeStage
+from pipelines.pii_stage import BiasStage, PiiStage
 from pipelines.schema import data_schema, rejected_schema
 from pipelines.sinks import WriteErrorShards, WriteJson, WriteParquetShards
 from pipelines.sources import ERRORS, InputFile, ReadSources, expand_inputs
@@ -38,6 +39,11 @@ def build_stages(config: CurateConfig) -> list[beam.PTransform]:
         stages.append(quality_rules)
     if config.classifier.enabled:
         stages.append(ClassifierStage(config.classifier))
+    # PII and bias stay last: placeholders must not make documents look alike to dedup.
+    if config.pii.enabled:
+        stages.append(PiiStage(config.pii))
+    if config.bias.enabled:
+        stages.append(BiasStage(config.bias))
     return stages
 
 
@@ -57,7 +63,7 @@ class Curate(beam.PTransform):
         stages = build_stages(self._config)
         docs, rejected = read["docs"], [read[REJECTED]]
         for stage in stages:
-            result = docs | stage.name >> stage
+            result = docs | stage  # labelled by the stage class
             docs = result[KEPT]
             rejected.append(result[REJECTED])
         all_rejected = tuple(rejected) | "AllRejected" >> beam.Flatten()

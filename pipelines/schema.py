@@ -50,6 +50,11 @@ STAGE_FIELDS: list[pa.Field] = [
     pa.field("quality_score", pa.float64()),  # quality.classifier: probability of the positive label
     pa.field("dup_cluster", pa.string()),  # pipelines.neardup: smallest id of the near-duplicate cluster
     pa.field("dup_cluster_size", pa.int64()),  # documents in that cluster (1 = no near-duplicate)
+    # quality.pii: entities found per type (counted before redaction; the values are never stored)
+    *[pa.field(f"pii_{entity}", pa.int64()) for entity in (
+        "secret", "email", "iban", "credit_card", "us_ssn", "ip_address", "private_ip", "phone",
+    )],
+    pa.field("flagged_words_ratio", pa.float64()),  # quality.bias: flagged words / words; null: no list for the language
 ]
 
 REJECT_FIELDS = [

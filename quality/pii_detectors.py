@@ -74,8 +74,12 @@ def find_ips(text: str) -> list[Span]:
 
 # --- CREDIT_CARD ---------------------------------------------------------------
 
-# 12-19 digits, in one run or in groups split by one space or hyphen; issuers start with 1-6.
-_CARD = re.compile(r"(?<![\w.+-])[1-6]\d{2,5}(?:[ -]?\d{2,6}){1,5}(?![\w]|[.-]\d)")
+# 12-19 digits in one run, or in the printed groups (4-4-4-4[-1..3], 4-6-4/5) split by one
+# consistent space or hyphen; issuers start with 1-6.
+_CARD = re.compile(
+    r"(?<![\w.+-])(?:[1-6]\d{11,18}|[1-6]\d{3}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|3\d{3}([ -])\d{6}\2\d{4,5})"
+    r"(?![\w]|[.-]\d)"
+)
 
 
 def find_cards(text: str) -> list[Span]:
@@ -156,6 +160,7 @@ _NOT_PHONE_BEFORE = re.compile(
     r"|apt|apartment|suite|unit|box|isbn|card|serial|ref|reference|po|vat|tax)\b[^\n\d]{0,15}$",
     re.IGNORECASE,
 )
+_SSN_SHAPE = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
 _DATE_INSIDE = re.compile(r"(?<!\d)(?:\d{4}([./-])\d{1,2}\1\d{1,2}|\d{1,2}([./-])\d{1,2}\2\d{4})(?!\d)")
 _FRENCH = re.compile(r"0\d(?:[ .]\d{2}){4}")
 
@@ -208,7 +213,7 @@ def find_phones(text: str, regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> 
         digits = re.sub(r"\D", "", _EXTENSION.sub("", value))
         if not 7 <= len(digits) <= 15:
             continue
-        if _DATE_INSIDE.search(value):
+        if _DATE_INSIDE.search(value) or _SSN_SHAPE.search(value):
             continue
         if re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){2,}", value) and not _FRENCH.fullmatch(value):
             continue  # a version number

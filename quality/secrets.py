@@ -26,7 +26,7 @@ _KNOWN_FORMATS = re.compile(
     r")(?![A-Za-z0-9])"
 )
 _PRIVATE_KEY = re.compile(
-    r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----.*?-----END \1PRIVATE KEY\2-----", re.DOTALL
+    r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY((?: BLOCK)?)-----.*?-----END \1PRIVATE KEY\2-----", re.DOTALL
 )
 _KEYWORD_VALUE = re.compile(
     r"(?i:\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth[_-]?key|client[_-]?secret|private[_-]?key)\w*)"
