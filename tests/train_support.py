@@ -32,7 +32,7 @@ def write_token_dir(
         "val_fraction": 0.1,
         "splits": {},
     }
-    for name, docs in splits.items():
+    for name, docs in {"train": [], "val": [], **splits}.items():
         (root / name).mkdir(exist_ok=True)
         shards, total = [], 0
         for n, start in enumerate(range(0, len(docs), docs_per_shard)):

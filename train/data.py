@@ -20,8 +20,6 @@ The whole order is a pure function of the seed, so resume needs one number:
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,73 +27,42 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from pipelines.errors import GristmillError
+from tokenizer.shards import TokenShards
 
-TOKENS_FORMAT = "gristmill-tokens-v1"
 MIX_CHUNK = 4096
-DTYPES = {"uint16": np.uint16, "uint32": np.uint32}
-
-
-@dataclass(frozen=True)
-class Shard:
-    path: Path
-    tokens: int
-    docs: int
 
 
 class TokenSplit:
-    """One split ("train" or "val") of a token directory, read through its manifest.json."""
+    """One split ("train" or "val") of a token directory, opened with `tokenizer.shards.TokenShards`.
+
+    The memory maps are reopened lazily in each process (DataLoader workers included) instead of
+    being pickled, which would copy whole shards.
+    """
 
     def __init__(self, root: str | Path, split: str):
         self.root = Path(root)
         self.split = split
-        manifest_path = self.root / "manifest.json"
-        if not manifest_path.is_file():
-            raise GristmillError(f"{manifest_path}: not found (is {self.root} a `gristmill tokenize` output?)")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise GristmillError(f"{manifest_path}: not valid JSON: {err}") from None
-        if manifest.get("format") != TOKENS_FORMAT:
-            raise GristmillError(f"{manifest_path}: format is {manifest.get('format')!r}, expected {TOKENS_FORMAT!r}")
-        if manifest.get("dtype") not in DTYPES:
-            raise GristmillError(f"{manifest_path}: dtype {manifest.get('dtype')!r} is not one of {sorted(DTYPES)}")
-        info = manifest.get("splits", {}).get(split)
+        opened = TokenShards.open(self.root)
+        info = opened.manifest["splits"].get(split)
         if info is None:
-            raise GristmillError(f"{manifest_path}: no split {split!r} (has {sorted(manifest.get('splits', {}))})")
-        self.dtype = np.dtype(DTYPES[manifest["dtype"]]).newbyteorder("<")
-        self.vocab_size = int(manifest["vocab_size"])
-        self.eot_id = int(manifest["eot_id"])
-        self.tokenizer_sha256 = manifest.get("tokenizer_sha256")
-        self.tokens = int(info["tokens"])
-        self.docs = int(info["docs"])
-        self.bytes = int(info["bytes"])
-        self.shards = []
-        for entry in info["shards"]:
-            path = self.root / entry["path"]
-            expected = int(entry["tokens"]) * self.dtype.itemsize
-            if not path.is_file():
-                raise GristmillError(f"{manifest_path}: shard {entry['path']} is missing")
-            if path.stat().st_size != expected:
-                raise GristmillError(
-                    f"{path}: {path.stat().st_size} bytes, manifest says {entry['tokens']} tokens = {expected} bytes"
-                )
-            self.shards.append(Shard(path, int(entry["tokens"]), int(entry["docs"])))
-        self._maps: dict[int, np.memmap] = {}
+            raise GristmillError(f"{self.root / 'manifest.json'}: no split {split!r} (has {sorted(opened.manifest['splits'])})")
+        self.vocab_size = opened.vocab_size
+        self.eot_id = opened.eot_id
+        self.tokenizer_sha256 = opened.manifest.get("tokenizer_sha256")
+        self.tokens, self.docs, self.bytes = int(info["tokens"]), int(info["docs"]), int(info["bytes"])
+        self.shard_tokens = [int(s["tokens"]) for s in info["shards"]]
+        self._opened: TokenShards | None = opened
 
     def __getstate__(self):
-        # Memory maps are reopened in each DataLoader worker rather than pickled.
-        return {**self.__dict__, "_maps": {}}
+        return {**self.__dict__, "_opened": None}
 
     def tokens_of(self, shard: int) -> np.ndarray:
-        mm = self._maps.get(shard)
-        if mm is None:
-            s = self.shards[shard]
-            mm = np.memmap(s.path, dtype=self.dtype, mode="r", shape=(s.tokens,)) if s.tokens else np.empty(0, self.dtype)
-            self._maps[shard] = mm
-        return mm
+        if self._opened is None:
+            self._opened = TokenShards.open(self.root)
+        return self._opened.splits[self.split][shard].tokens
 
     def windows_per_shard(self, seq_len: int) -> np.ndarray:
-        return np.array([max(0, (s.tokens - 1) // seq_len) for s in self.shards], dtype=np.int64)
+        return np.array([max(0, (n - 1) // seq_len) for n in self.shard_tokens], dtype=np.int64)
 
     def __repr__(self):
         return f"TokenSplit({str(self.root)!r}, {self.split!r})"

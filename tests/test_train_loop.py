@@ -1,0 +1,160 @@
+"""The training loop end to end on CPU: loss falls, exact resume, safe checkpoints, config errors, DDP."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from pipelines.cli import main
+from pipelines.errors import GristmillError
+from train import checkpoint
+from train_support import BYTE_EOT, byte_docs, write_token_dir
+
+TINY = {
+    "model": {"n_layer": 2, "n_head": 2, "n_embd": 64, "mlp": "swiglu"},
+    "optimizer": {"lr": 3e-3, "weight_decay": 0.0},
+    "eval": {"max_batches": 4},
+    "log_every": 1,
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine, two spinning OpenMP threads run ~20x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def shakespeare_tokens(corpora, tmp_path_factory):
+    """Tiny Shakespeare as byte tokens (256 = end of text), one document per speech."""
+    text = (corpora / "books/raw/tinyshakespeare_en.txt").read_text(encoding="utf-8")[:300_000]
+    docs = byte_docs([d for d in text.split("\n\n") if d.strip()])
+    cut = int(len(docs) * 0.9)
+    return write_token_dir(tmp_path_factory.mktemp("tok"), {"train": docs[:cut], "val": docs[cut:]},
+                           vocab_size=257, eot_id=BYTE_EOT, docs_per_shard=400)
+
+
+def write_config(path, tokens, **overrides) -> str:
+    cfg = json.loads(json.dumps(TINY))
+    cfg["data"] = {"train": [str(tokens)], "seq_len": 64, "batch_size": 8, "num_workers": 0}
+    cfg["out_dir"] = str(path / "run")
+    for key, value in overrides.items():
+        section, _, name = key.partition("__")
+        if name:
+            cfg.setdefault(section, {})[name] = value
+        else:
+            cfg[section] = value
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "train.yaml").write_text(yaml.safe_dump({"train": cfg}))
+    return str(path / "train.yaml")
+
+
+def metrics(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_loss_falls_on_real_text_and_eval_reports_bits_per_byte(tmp_path, shakespeare_tokens):
+    config = write_config(tmp_path, shakespeare_tokens, schedule={"max_steps": 100, "warmup_steps": 5},
+                          eval__every=50, eval__max_batches=None)
+    assert main(["train", "--config", config]) == 0
+    rows = metrics(tmp_path / "run")
+    train_rows = [r for r in rows if "loss" in r]
+    evals = [r for r in rows if "val_loss" in r]
+    assert train_rows[0]["loss"] > 5.0  # about ln(257) at the start
+    assert sum(r["loss"] for r in train_rows[-5:]) / 5 < 0.6 * train_rows[0]["loss"]
+    assert [r["step"] for r in evals] == [50, 100] and evals[1]["val_loss"] < evals[0]["val_loss"] < 0.65 * math.log(257)
+    assert all(r["mfu"] is None and r["tokens_per_s"] > 0 and r["grad_norm"] > 0 for r in train_rows)
+    manifest = json.loads((shakespeare_tokens / "manifest.json").read_text())["splits"]["val"]
+    last = evals[-1]
+    # The whole val split was scored: bytes scale by the scored share of its tokens.
+    assert last["val_tokens"] > 0.95 * manifest["tokens"]
+    expected_bpb = last["val_loss"] * last["val_tokens"] / (math.log(2) * manifest["bytes"] * last["val_tokens"] / manifest["tokens"])
+    assert last["val_bpb"] == pytest.approx(expected_bpb)
+    assert last["val_ppl"] == pytest.approx(math.exp(last["val_loss"]))
+
+
+def test_interrupted_run_resumed_reproduces_the_losses_exactly(tmp_path, shakespeare_tokens):
+    common = dict(schedule={"max_steps": 10, "warmup_steps": 2}, checkpoint={"every": 3, "keep": 2},
+                  eval__every=5, data__doc_mask=True)
+    whole = write_config(tmp_path / "whole", shakespeare_tokens, **common)
+    assert main(["train", "--config", whole, "--set", "data.num_workers=2"]) == 0
+    split = write_config(tmp_path / "split", shakespeare_tokens, **common)
+    assert main(["train", "--config", split, "--set", "data.num_workers=2", "--stop-at-step", "4"]) == 0
+    ckpts = [p.name for p in checkpoint.all_checkpoints(tmp_path / "split/run/checkpoints")]
+    assert ckpts == ["step-00000003.pt", "step-00000004.pt"]
+    assert main(["train", "--config", split, "--set", "data.num_workers=2", "--resume"]) == 0
+
+    def by_step(rows, key):
+        return {r["step"]: r[key] for r in rows if key in r}
+
+    a, b = metrics(tmp_path / "whole/run"), metrics(tmp_path / "split/run")
+    assert sorted(by_step(b, "loss")) == list(range(1, 11))
+    for key in ("loss", "grad_norm", "lr", "val_loss"):
+        assert by_step(a, key) == by_step(b, key), key
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path, shakespeare_tokens, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path, shakespeare_tokens, schedule={"max_steps": 1, "warmup_steps": 0})
+    evil = tmp_path / "run/checkpoints/step-00000005.pt"
+    evil.parent.mkdir(parents=True)
+    evil.write_bytes(pickle.dumps({"step": 5, "model": RunsCode()}))
+    with pytest.raises(GristmillError, match="refused"):
+        checkpoint.load(evil)
+    assert main(["train", "--config", config, "--resume"]) == 2
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_checkpoints_are_written_atomically_and_pruned(tmp_path):
+    state = {"w": __import__("torch").ones(3)}
+    for step in (1, 2, 3):
+        checkpoint.save(tmp_path, step, state, keep=2)
+    (tmp_path / ".step-00000004.pt.tmp-1").write_bytes(b"half a file")
+    assert [p.name for p in checkpoint.all_checkpoints(tmp_path)] == ["step-00000002.pt", "step-00000003.pt"]
+    assert checkpoint.load(checkpoint.latest(tmp_path))["w"].tolist() == [1, 1, 1]
+
+
+def test_config_errors_name_the_key_and_the_allowed_keys(tmp_path, shakespeare_tokens, capsys):
+    config = write_config(tmp_path, shakespeare_tokens, optimizer={"lr": 1e-3, "learning_rate": 1})
+    assert main(["train", "--config", config]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'optimizer.learning_rate'" in err and "beta1" in err and "grad_clip" in err
+    good = write_config(tmp_path / "g", shakespeare_tokens)
+    assert main(["train", "--config", good, "--set", "data.batch_sise=4"]) == 2
+    assert "unknown key 'data.batch_sise'" in capsys.readouterr().err
+
+
+def test_ddp_two_processes_gloo(tmp_path, shakespeare_tokens, repo):
+    config = write_config(tmp_path, shakespeare_tokens, schedule={"max_steps": 4, "warmup_steps": 1},
+                          checkpoint={"every": 2, "keep": 1}, eval__every=4, eval__max_batches=2)
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
+    proc = subprocess.run(
+        [torchrun, "--nproc_per_node=2", "--standalone", "-m", "pipelines.cli", "train", "--config", config],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = metrics(tmp_path / "run")
+    train_rows = [r for r in rows if "loss" in r]
+    assert [r["step"] for r in train_rows] == [1, 2, 3, 4]  # one writer: rank 0
+    assert train_rows[0]["tokens"] == 2 * 8 * 64  # both ranks' batches count
+    assert [r["step"] for r in rows if "val_loss" in r] == [4]
+    state = checkpoint.load(checkpoint.latest(tmp_path / "run/checkpoints"))
+    assert state["step"] == 4 and len(state["rng"]) == 2
+    assert state["loader"]["consumed"] == 4 * 2 * 8

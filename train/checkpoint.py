@@ -1,0 +1,87 @@
+"""Atomic checkpoints that load without running code.
+
+A checkpoint is written to a temporary file in the same directory, synced, then renamed over its
+final name, so a crash leaves either the old file or the new one, never half of one. Loading uses
+`torch.load(weights_only=True)`, which only rebuilds tensors and plain containers and refuses any
+pickle that asks to call a function (the classic `__reduce__` payload).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipelines.errors import GristmillError
+
+NAME = re.compile(r"^step-(\d{8})\.pt$")
+
+
+def path_for(directory: Path, step: int) -> Path:
+    return directory / f"step-{step:08d}.pt"
+
+
+def save(directory: Path, step: int, state: dict, keep: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    final = path_for(directory, step)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    for old in all_checkpoints(directory)[:-keep]:
+        old.unlink()
+    return final
+
+
+def all_checkpoints(directory: Path) -> list[Path]:
+    """Checkpoints in step order (temporary files of interrupted writes are ignored)."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if NAME.match(p.name))
+
+
+def latest(directory: Path) -> Path | None:
+    found = all_checkpoints(directory)
+    return found[-1] if found else None
+
+
+def load(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first_line = str(err).strip().splitlines()[0]
+        raise GristmillError(f"{path}: refused, not a plain tensor checkpoint ({first_line})") from None
+    except (RuntimeError, EOFError, OSError) as err:
+        raise GristmillError(f"{path}: cannot read checkpoint: {err}") from None
+
+
+def rng_state() -> dict:
+    """The random states of python, numpy, torch and CUDA, as types `weights_only` loading accepts."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos, "has_gauss": has_gauss, "gauss": gauss},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,134 @@
+"""The `train:` configuration: model, data, optimizer, schedule, checkpoint and eval settings.
+
+Like every gristmill section, unknown keys are errors that name the allowed keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, field_validator
+
+from pipelines.config import ConfigError, Section, load_yaml, parse_config
+
+
+class ModelSection(Section):
+    vocab_size: int | None = Field(
+        default=None, ge=1, description="null: the tokens' vocab_size rounded up to a multiple of 64"
+    )
+    n_layer: int = Field(default=12, ge=1)
+    n_head: int = Field(default=12, ge=1)
+    n_embd: int = Field(default=768, ge=2)
+    mlp: Literal["gelu", "swiglu"] = "gelu"
+    mlp_hidden: int = Field(default=0, ge=0, description="0: 4 * n_embd (gelu) or ~8/3 * n_embd (swiglu)")
+    rope_theta: float = Field(default=10000.0, gt=0)
+
+
+class DatasetRef(Section):
+    path: str
+    weight: float = Field(default=1.0, gt=0)
+
+
+class DataSection(Section):
+    train: list[DatasetRef] = Field(min_length=1, description="token directories mixed by weight")
+    val: str | None = Field(default=None, description="token directory whose val split is evaluated; null: first train")
+    seq_len: int = Field(default=1024, ge=1)
+    batch_size: int = Field(default=8, ge=1, description="sequences per device per micro-step")
+    grad_accum: int = Field(default=1, ge=1)
+    num_workers: int = Field(default=1, ge=0)
+    shuffle_buffer: int = Field(default=8192, ge=1)
+    doc_mask: bool = False
+
+    @field_validator("train", mode="before")
+    @classmethod
+    def _paths_as_refs(cls, value):
+        if isinstance(value, (str, dict)):
+            value = [value]
+        return [{"path": v} if isinstance(v, str) else v for v in value or []]
+
+
+class OptimizerSection(Section):
+    lr: float = Field(default=6e-4, gt=0)
+    weight_decay: float = Field(default=0.1, ge=0)
+    beta1: float = Field(default=0.9, ge=0, lt=1)
+    beta2: float = Field(default=0.95, ge=0, lt=1)
+    eps: float = Field(default=1e-8, gt=0)
+    grad_clip: float = Field(default=1.0, ge=0, description="max global grad norm; 0 = no clipping")
+
+
+class ScheduleSection(Section):
+    max_steps: int = Field(default=1000, ge=1)
+    warmup_steps: int = Field(default=100, ge=0)
+    min_lr_ratio: float = Field(default=0.1, ge=0, le=1)
+
+
+class CheckpointSection(Section):
+    every: int = Field(default=500, ge=0, description="steps between checkpoints; 0 = only at the end")
+    keep: int = Field(default=2, ge=1)
+
+
+class EvalSection(Section):
+    every: int = Field(default=250, ge=0, description="steps between evaluations; 0 = only at the end")
+    max_batches: int | None = Field(default=50, ge=1, description="per rank; null = the whole val split")
+    batch_size: int | None = Field(default=None, ge=1, description="null: data.batch_size")
+
+
+class TrainConfig(Section):
+    out_dir: str = "train-out"
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "bf16", "fp32"] = Field(default="auto", description="auto: bf16 autocast on CUDA")
+    compile: bool = False
+    log_every: int = Field(default=10, ge=1)
+    model: ModelSection = Field(default_factory=ModelSection)
+    data: DataSection
+    optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
+    schedule: ScheduleSection = Field(default_factory=ScheduleSection)
+    checkpoint: CheckpointSection = Field(default_factory=CheckpointSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
+
+
+def apply_override(data: dict, assignment: str) -> None:
+    """Set `a.b.c=value` (value parsed as YAML; list items by index) in a raw config dict."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. data.batch_size=16")
+    value = yaml.safe_load(raw) if raw else ""
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        if isinstance(node, list):
+            node = node[int(part)]
+        else:
+            node = node.setdefault(part, {})
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
+    """Load the `train:` section (or the whole file); file paths are relative to the file, overrides to the cwd."""
+    data = load_yaml(path)
+    if isinstance(data.get("train"), dict):
+        data = data["train"]
+    config = parse_config(data, str(path), model=TrainConfig)
+    base = Path(path).resolve().parent
+    resolve = lambda p: p if "://" in p or Path(p).is_absolute() else str(base / p)
+    for ref in config.data.train:
+        ref.path = resolve(ref.path)
+    if config.data.val:
+        config.data.val = resolve(config.data.val)
+    config.out_dir = resolve(config.out_dir)
+    if not overrides:
+        return config
+    data = config.model_dump()
+    for assignment in overrides:
+        try:
+            apply_override(data, assignment)
+        except (IndexError, ValueError, TypeError, AttributeError):
+            raise ConfigError(f"--set {assignment!r}: no such place in the config") from None
+    return parse_config(data, f"{path} with --set", model=TrainConfig)

@@ -1,0 +1,300 @@
+"""The pretraining loop: one CPU, one GPU, or many GPUs under torchrun (DDP).
+
+Each optimizer step takes `grad_accum` micro-batches per rank; the loss, learning rate, tokens/s,
+MFU and grad norm go to `OUT/metrics.jsonl` every `log_every` steps, evaluation results every
+`eval.every` steps, and checkpoints to `OUT/checkpoints/` every `checkpoint.every` steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from pipelines.errors import GristmillError
+from train import checkpoint
+from train.config import TrainConfig
+from train.data import PackedStream, StreamingLoader, TokenSplit, eval_windows
+from train.model import GPT, GPTConfig
+
+# Dense bf16 tensor-core peaks (FLOP/s) from the vendors' datasheets, matched against the device name.
+BF16_PEAK_FLOPS = [
+    ("H100 PCIe", 756e12),
+    ("H100 NVL", 835e12),
+    ("H100", 989e12),
+    ("H200", 989e12),
+    ("GH200", 989e12),
+    ("A100", 312e12),
+]
+
+
+def bf16_peak_flops(device: torch.device) -> float | None:
+    """The device's dense bf16 peak, or None where unknown (CPU, unlisted GPUs): MFU is then null."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in BF16_PEAK_FLOPS if key in name), None)
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    local_rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_kind: str) -> Dist:
+    """Join the torchrun process group when WORLD_SIZE > 1 (NCCL on CUDA, gloo on CPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Dist()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
+    return Dist(dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0")), world)
+
+
+def pick_device(cfg: TrainConfig, ddp: Dist) -> torch.device:
+    kind = cfg.device
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise GristmillError("device: cuda was asked for, but torch sees no CUDA device")
+        torch.cuda.set_device(ddp.local_rank)
+        return torch.device("cuda", ddp.local_rank)
+    return torch.device("cpu")
+
+
+def autocast_for(cfg: TrainConfig, device: torch.device):
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+    if bf16:
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def lr_factor(step: int, warmup: int, max_steps: int, min_ratio: float) -> float:
+    """Linear warmup to the peak over `warmup` steps, then cosine decay to `min_ratio` of it at `max_steps`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, max_steps - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not norms); the fused kernel on CUDA."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    o = cfg.optimizer
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": o.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        groups, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, fused=device.type == "cuda" or None
+    )
+
+
+def model_config(cfg: TrainConfig, split: TokenSplit) -> GPTConfig:
+    vocab = cfg.model.vocab_size or 64 * math.ceil(split.vocab_size / 64)
+    if vocab < split.vocab_size:
+        raise GristmillError(f"model.vocab_size {vocab} is below the tokens' vocab_size {split.vocab_size} ({split.root})")
+    m = cfg.model
+    try:
+        return GPTConfig(vocab, cfg.data.seq_len, m.n_layer, m.n_head, m.n_embd, m.mlp, m.mlp_hidden, m.rope_theta)
+    except ValueError as err:
+        raise GristmillError(f"model: {err}") from None
+
+
+@torch.no_grad()
+def evaluate(model: GPT, split: TokenSplit, cfg: TrainConfig, device, autocast, ddp: Dist) -> dict:
+    """Validation loss, perplexity and bits per byte over the val split (or its first batches).
+
+    Bits per byte = total nats / (ln 2 * UTF-8 bytes). The manifest gives the split's bytes; when
+    only part of it is evaluated, the bytes are scaled by the share of the split's tokens that were
+    scored (the evaluated windows' targets over the split's tokens).
+    """
+    model.eval()
+    nats = torch.zeros((), dtype=torch.float64, device=device)
+    count = torch.zeros((), dtype=torch.float64, device=device)
+    eot = split.eot_id if cfg.data.doc_mask else None
+    batch_size = cfg.eval.batch_size or cfg.data.batch_size
+    for batch in eval_windows(split, cfg.data.seq_len, batch_size, ddp.rank, ddp.world, cfg.eval.max_batches, eot):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        with autocast():
+            loss = model(batch["input"], batch["target"], batch.get("doc_ids"), reduction="sum")
+        nats += loss.double()
+        count += batch["target"].numel()
+    if ddp.world > 1:
+        dist.all_reduce(nats)
+        dist.all_reduce(count)
+    model.train()
+    nats, count = nats.item(), count.item()
+    if count == 0:
+        raise GristmillError(f"{split.root}: the val split holds no window of seq_len + 1 = {cfg.data.seq_len + 1} tokens")
+    loss = nats / count
+    scored_bytes = split.bytes * count / split.tokens
+    return {"val_loss": loss, "val_ppl": math.exp(min(loss, 700.0)), "val_bpb": nats / (math.log(2) * scored_bytes),
+            "val_tokens": int(count)}
+
+
+class MetricsLog:
+    def __init__(self, path: Path | None):
+        self.file = open(path, "a", encoding="utf-8") if path else None
+
+    def write(self, record: dict) -> None:
+        if self.file:
+            self.file.write(json.dumps(record) + "\n")
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+
+
+def train(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = None) -> dict:
+    """Run (or continue) training; returns the last logged train and eval metrics."""
+    ddp = init_distributed("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
+    try:
+        return _train(cfg, ddp, resume, stop_at_step)
+    finally:
+        if ddp.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, ddp: Dist, resume: bool, stop_at_step: int | None) -> dict:
+    device = pick_device(cfg, ddp)
+    autocast = autocast_for(cfg, device)
+    out = Path(cfg.out_dir)
+    ckpt_dir = out / "checkpoints"
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    splits = [TokenSplit(ref.path, "train") for ref in cfg.data.train]
+    val_split = TokenSplit(cfg.data.val or cfg.data.train[0].path, "val")
+    stream = PackedStream(
+        splits, [ref.weight for ref in cfg.data.train], cfg.data.seq_len, cfg.data.batch_size, seed=cfg.seed,
+        shuffle_buffer=cfg.data.shuffle_buffer, rank=ddp.rank, world=ddp.world, doc_mask=cfg.data.doc_mask,
+    )
+    loader = StreamingLoader(stream, num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
+
+    model = GPT(model_config(cfg, splits[0])).to(device)
+    optimizer = make_optimizer(model, cfg, device)
+    s = cfg.schedule
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, s.warmup_steps, s.max_steps, s.min_lr_ratio)
+    )
+    step = 0
+    if resume:
+        found = checkpoint.latest(ckpt_dir)
+        if found is None:
+            raise GristmillError(f"--resume: no checkpoint in {ckpt_dir}")
+        state = checkpoint.load(found)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        loader.load_state_dict(state["loader"])
+        rng = state["rng"]
+        checkpoint.set_rng_state(rng[ddp.rank] if ddp.rank < len(rng) else rng[0])
+        step = int(state["step"])
+
+    runner = torch.compile(model) if cfg.compile else model
+    if ddp.world > 1:
+        runner = DistributedDataParallel(runner, device_ids=[ddp.local_rank] if device.type == "cuda" else None)
+
+    if ddp.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.model_dump(mode="json"), indent=2))
+    log = MetricsLog(out / "metrics.jsonl" if ddp.main else None)
+    peak = bf16_peak_flops(device)
+    flops_per_token = model.flops_per_token(cfg.data.seq_len)
+    tokens_per_step = cfg.data.batch_size * cfg.data.seq_len * cfg.data.grad_accum * ddp.world
+    last = {"params": model.num_params(), "step": step}
+
+    def save(at: int) -> None:
+        rng = [checkpoint.rng_state()]
+        if ddp.world > 1:
+            rng = [None] * ddp.world
+            dist.all_gather_object(rng, checkpoint.rng_state())
+        if ddp.main:
+            state = {
+                "step": at, "config": cfg.model_dump(mode="json"), "model_config": model.cfg.to_dict(),
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "loader": loader.state_dict(), "rng": rng,
+            }
+            checkpoint.save(ckpt_dir, at, state, cfg.checkpoint.keep)
+
+    def run_eval(at: int) -> None:
+        result = evaluate(model, val_split, cfg, device, autocast, ddp)
+        last.update(result)
+        log.write({"step": at, **result})
+
+    end = min(s.max_steps, stop_at_step) if stop_at_step is not None else s.max_steps
+    batches = iter(loader)
+    bar = tqdm(total=s.max_steps, initial=step, desc="train", unit="step", disable=not ddp.main, dynamic_ncols=True)
+    loss_sum = torch.zeros((), device=device)
+    window_start, window_steps = time.perf_counter(), 0
+    try:
+        while step < end:
+            for micro in range(cfg.data.grad_accum):
+                batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
+                sync = micro == cfg.data.grad_accum - 1 or ddp.world == 1
+                with (contextlib.nullcontext() if sync else runner.no_sync()), autocast():
+                    loss = runner(batch["input"], batch["target"], batch.get("doc_ids"))
+                (loss / cfg.data.grad_accum).backward()
+                loss_sum += loss.detach()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optimizer.grad_clip or math.inf)
+            lr = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            window_steps += 1
+            bar.update(1)
+
+            if step % cfg.log_every == 0 or step == end:
+                mean_loss = loss_sum / (window_steps * cfg.data.grad_accum)
+                if ddp.world > 1:
+                    dist.all_reduce(mean_loss)
+                    mean_loss /= ddp.world
+                mean_loss = mean_loss.item()
+                elapsed = time.perf_counter() - window_start
+                tokens_per_s = tokens_per_step * window_steps / elapsed
+                record = {
+                    "step": step, "loss": mean_loss, "lr": lr, "tokens_per_s": tokens_per_s,
+                    "mfu": flops_per_token * tokens_per_s / (peak * ddp.world) if peak else None,
+                    "grad_norm": grad_norm.item(), "tokens": step * tokens_per_step,
+                }
+                last.update(record)
+                log.write(record)
+                bar.set_postfix(loss=f"{mean_loss:.4f}", tok_s=f"{tokens_per_s:,.0f}")
+                loss_sum.zero_()
+                window_start, window_steps = time.perf_counter(), 0
+            if (cfg.eval.every and step % cfg.eval.every == 0) or step == s.max_steps:
+                run_eval(step)
+            if (cfg.checkpoint.every and step % cfg.checkpoint.every == 0) or step == end:
+                save(step)
+            if window_steps == 0:  # keep evaluation and checkpoint time out of tokens/s
+                window_start = time.perf_counter()
+    finally:
+        bar.close()
+        log.close()
+        del batches
+    return last
