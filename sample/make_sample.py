@@ -574,6 +574,8 @@ def build(out: Path) -> dict:
 
     # pages/: HTML with navigation, sidebar, footer and cookie banner around the article.
     (out / "pages").mkdir(exist_ok=True)
+    for stale in (out / "pages").glob("*.html"):  # page names follow the titles; drop those of earlier runs
+        stale.unlink()
     for d in html_docs:
         name = f"pages/{d['lang']}-{slug(d['title'])[:40]}.html"
         charset = "windows-1252" if d["lang"] == "de" else "utf-8"
