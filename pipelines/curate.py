@@ -18,7 +18,7 @@ from pipelines.language_stage import LanguageStage
 from pipelines.quality_stage import QualityRulesStage
 from pipelines.manifest import MANIFEST, OUTPUT_DIRS, STATS_DIR, write_manifest
 from pipelines.normalize import NormalizeStage
-from pipelines.pii_stage import BiasStage, PiiStage
+from pipelines.pii_stage import BiasStage, PiiStage, RedactRejected
 from pipelines.schema import data_schema, rejected_schema
 from pipelines.sinks import WriteErrorShards, WriteJson, WriteParquetShards
 from pipelines.sources import ERRORS, InputFile, ReadSources, expand_inputs
@@ -67,6 +67,9 @@ class Curate(beam.PTransform):
             docs = result[KEPT]
             rejected.append(result[REJECTED])
         all_rejected = tuple(rejected) | "AllRejected" >> beam.Flatten()
+        if self._config.pii.enabled:
+            # Documents rejected before the PII stage still hold raw text; rejected/ must not hold PII either.
+            all_rejected = all_rejected | "RedactRejected" >> RedactRejected(self._config.pii)
 
         out = self._config.output
         docs | "WriteData" >> WriteParquetShards(f"{self._out}/data", out.shards, data_schema())

@@ -4,6 +4,7 @@
 `pii_*` count columns, and rejects `pii:<entity>` (detail: the counts as
 JSON) where a `reject` policy says so; the text of a rejected document is
 redacted too. Its manifest section sums the counts over the kept documents.
+`RedactRejected` redacts the documents that earlier stages rejected.
 
 `BiasStage` adds `flagged_words_ratio` and, only if `bias.max_flagged_ratio`
 is set, rejects `bias:flagged_words` (detail: the ratio). Its manifest section
@@ -86,6 +87,26 @@ class PiiStage(JudgeStage):
             | "PiiManifest/Sum" >> beam.CombineGlobally(SumCounts())
             | "PiiManifest/Section" >> beam.Map(section)
         )
+
+
+def _redact_rejected(settings: PiiSettings, doc: dict) -> dict:
+    if doc["reason"].startswith("pii:") or not doc.get("text"):
+        return doc  # already redacted by PiiStage
+    return {**doc, "text": apply_policies(doc["text"], settings)[0]}
+
+
+class RedactRejected(beam.PTransform):
+    """Redact the text of documents rejected before the PII stage, so rejected/ holds no PII either.
+
+    Their `pii_*` columns stay null (they never reached the stage); only the text changes.
+    """
+
+    def __init__(self, settings: PiiSettings):
+        super().__init__()
+        self._settings = settings
+
+    def expand(self, rejected):
+        return rejected | beam.Map(functools.partial(_redact_rejected, self._settings))
 
 
 def _bias_judge(settings: BiasSettings, doc: dict) -> Verdict:

@@ -45,17 +45,22 @@ class BiasSettings(BaseModel):
 
 
 @lru_cache(maxsize=None)
-def flagged_words(lang: str) -> tuple[frozenset[str], tuple[str, ...]] | None:
-    """(single words, multi-word phrases) of the list for `lang`, or None when there is none."""
+def flagged_words(lang: str) -> tuple[frozenset[str], dict[str, tuple[tuple[str, ...], ...]]] | None:
+    """(single words, {first word: multi-word entries as word tuples}) for `lang`, or None when there is no list."""
     if lang != "en":
         return None
     path = importlib.resources.files("better_profanity") / "profanity_wordlist.txt"
     entries = {line.strip().lower() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
-    return frozenset(e for e in entries if " " not in e), tuple(sorted(e for e in entries if " " in e))
+    phrases: dict[str, list[tuple[str, ...]]] = {}
+    for entry in sorted(e for e in entries if " " in e):
+        words = tuple(entry.split())
+        phrases.setdefault(words[0], []).append(words)
+    return frozenset(e for e in entries if " " not in e), {k: tuple(v) for k, v in phrases.items()}
 
 
 def flagged_words_ratio(text: str, lang: str | None) -> float | None:
-    """Share of the words of `text` that are on the list for `lang`; None when there is no list."""
+    """Share of the words of `text` that are on the list for `lang` (alone or inside a listed
+    phrase, each word counted once); None when there is no list for `lang`."""
     lists = flagged_words(lang or "")
     if lists is None:
         return None
@@ -63,11 +68,12 @@ def flagged_words_ratio(text: str, lang: str | None) -> float | None:
     tokens = _WORD.findall(text.lower())
     if not tokens:
         return 0.0
-    hits = sum(token in words for token in tokens)
-    if phrases:
-        joined = " ".join(tokens)
-        hits += sum(len(phrase.split()) * len(re.findall(rf"\b{re.escape(phrase)}\b", joined)) for phrase in phrases)
-    return min(1.0, hits / len(tokens))
+    flagged = [token in words for token in tokens]
+    for i, token in enumerate(tokens):
+        for phrase in phrases.get(token, ()):
+            if tuple(tokens[i : i + len(phrase)]) == phrase:
+                flagged[i : i + len(phrase)] = [True] * len(phrase)
+    return sum(flagged) / len(tokens)
 
 
 @lru_cache(maxsize=None)
