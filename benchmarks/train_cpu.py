@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The repo root replaces this script's folder on the path: benchmarks/tokenizer.py would shadow the package.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from tokenizer.shards import ShardWriter, write_manifest  # noqa: E402
 from train.data import PackedStream, StreamingLoader, TokenSplit  # noqa: E402
