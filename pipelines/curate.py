@@ -17,6 +17,7 @@ from pipelines.exact_dedup import ExactDedupStage
 from pipelines.language_stage import LanguageStage
 from pipelines.quality_stage import QualityRulesStage
 from pipelines.manifest import MANIFEST, OUTPUT_DIRS, STATS_DIR, write_manifest
+from pipelines.neardup import NearDupStage
 from pipelines.normalize import NormalizeStage
 from pipelines.pii_stage import BiasStage, PiiStage, RedactRejected
 from pipelines.schema import data_schema, rejected_schema
@@ -39,6 +40,8 @@ def build_stages(config: CurateConfig) -> list[beam.PTransform]:
         stages.append(quality_rules)
     if config.classifier.enabled:
         stages.append(ClassifierStage(config.classifier))
+    if config.near_dup.enabled:
+        stages.append(NearDupStage(config.near_dup))
     # PII and bias stay last: placeholders must not make documents look alike to dedup.
     if config.pii.enabled:
         stages.append(PiiStage(config.pii))
