@@ -158,3 +158,14 @@ def test_ddp_two_processes_gloo(tmp_path, shakespeare_tokens, repo):
     state = checkpoint.load(checkpoint.latest(tmp_path / "run/checkpoints"))
     assert state["step"] == 4 and len(state["rng"]) == 2
     assert state["loader"]["consumed"] == 4 * 2 * 8
+
+
+def test_overrides_reach_nested_keys_and_list_items(tmp_path, shakespeare_tokens):
+    from train.config import load_train_config
+
+    config = write_config(tmp_path, shakespeare_tokens)
+    cfg = load_train_config(config, ["data.train.0.weight=2.5", "model.mlp=gelu", "compile=true", "out_dir=rel"])
+    assert cfg.data.train[0].weight == 2.5 and cfg.model.mlp == "gelu" and cfg.compile is True
+    assert cfg.out_dir == "rel"  # --set paths stay relative to the working directory
+    with pytest.raises(GristmillError, match="no such place"):
+        load_train_config(config, ["data.train.3.weight=1"])
