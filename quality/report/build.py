@@ -10,7 +10,7 @@ from pathlib import Path
 
 from quality.report import page
 from quality.report.dataset import DatasetView, read_dataset
-from quality.report.pii_patterns import mask
+from quality.report.pii_check import mask
 from quality.report.suite import Outcome, Plan, plan_checks, validate
 
 REPORT_DIR = "report"

@@ -70,7 +70,7 @@ def kept_vs_rejected(kept: pd.Series, rejected: pd.Series, title: str, log: bool
             ax.hist(series, bins=bins, alpha=0.6, color=color, label=f"{label} ({len(series):,})", density=True)
     ax.set_title(title)
     ax.set_ylabel("density")
-    ax.legend()
+    ax.legend(loc="upper right")
     return _png(fig)
 
 

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from quality.report.dataset import DatasetView
-from quality.report.pii_patterns import PATTERNS, redacted_types
+from quality.report.pii_check import EMAIL_REGEX, LEFTOVER_PREFIX, leftover_counts, redacted_types
 
 # Sections whose thresholds are read explicitly below, or that hold no per-document bounds.
 _EXPLICIT_SECTIONS = {"inputs", "output", "runner", "normalize", "length", "language", "classifier", "pii", "exact_dedup"}
+# Config keys whose column is not named after them: (section, key without min_/max_) -> column.
+COLUMN_ALIASES = {("gopher_quality", "words"): "gq_word_count", ("bias", "flagged_ratio"): "flagged_words_ratio"}
 INDEX_COLUMNS = {"documents": ["id"], "ids": ["id"], "shards": ["path"], "counts": ["check"]}
 
 
@@ -65,8 +67,19 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _bound_column(section: str, name: str, columns: set[str]) -> str | None:
+    """The column `name`, `<prefix>_<name>` with a one-word prefix (gq_, fw_), or an alias; None when absent."""
+    if (section, name) in COLUMN_ALIASES:
+        alias = COLUMN_ALIASES[section, name]
+        return alias if alias in columns else None
+    if name in columns:
+        return name
+    matches = [c for c in columns if c.endswith(f"_{name}") and "_" not in c[: -len(name) - 1]]
+    return matches[0] if len(matches) == 1 else None
+
+
 def _generic_bounds(config: dict, columns: set[str]) -> list[Check]:
-    """`min_X` / `max_X` in an enabled config section bound the column `X` (or `<section>_X`) when it exists."""
+    """`min_X` / `max_X` in an enabled config section bound the column for `X` (see `_bound_column`)."""
     checks = []
 
     def walk(path: str, section: dict):
@@ -76,9 +89,7 @@ def _generic_bounds(config: dict, columns: set[str]) -> list[Check]:
             if isinstance(value, dict):
                 walk(f"{path}.{key}", value)
             elif _is_number(value) and key.startswith(("min_", "max_")):
-                name = key[4:]
-                prefix = path.rsplit(".", 1)[-1]
-                column = next((c for c in (name, f"{prefix}_{name}") if c in columns), None)
+                column = _bound_column(path.rsplit(".", 1)[-1], key[4:], columns)
                 if column is None:
                     continue
                 bound = "min_value" if key.startswith("min_") else "max_value"
@@ -96,7 +107,9 @@ def _generic_bounds(config: dict, columns: set[str]) -> list[Check]:
 
 def plan_checks(view: DatasetView) -> Plan:
     config, plan = view.config, Plan()
-    columns = set(view.kept.columns)
+    # Signal bounds apply only to columns with values: the schema lists every stage's columns, and a
+    # stage that did not run leaves its columns null.
+    columns = {c for c in view.kept.columns if c in ("id", "text") or view.kept[c].notna().any()}
     add = plan.checks.append
 
     add(Check("ids", "ExpectColumnValuesToNotBeNull", {"column": "id"}, "every kept document has an id"))
@@ -138,14 +151,16 @@ def plan_checks(view: DatasetView) -> Plan:
 
     plan.checks.extend(c for c in _generic_bounds(config, columns) if "text" in columns)
 
-    for entity in redacted_types(config):
-        if entity not in PATTERNS:
-            plan.notes.append(f"PII type '{entity}' is redacted by the run but has no pattern here: not checked")
-        elif "text" in columns:
-            add(Check("documents", "ExpectColumnValuesToNotMatchRegex", {"column": "text", "regex": PATTERNS[entity]},
-                      f"no {entity} left in text after PII redaction"))
-    if not redacted_types(config):
+    redacted = redacted_types(config)
+    if not redacted:
         plan.notes.append("the run's config redacts no PII: leftover-PII expectations not derived")
+    elif "text" in columns:
+        if "email" in redacted:
+            add(Check("documents", "ExpectColumnValuesToNotMatchRegex", {"column": "text", "regex": EMAIL_REGEX},
+                      "no email address left in text (regex)"))
+        for entity in redacted:
+            add(Check("documents", "ExpectColumnValuesToBeInSet", {"column": f"{LEFTOVER_PREFIX}{entity}", "value_set": [0]},
+                      f"no {entity} left in text after PII redaction (quality.pii detector)"))
 
     add(Check("shards", "ExpectColumnPairValuesToBeEqual", {"column_A": "manifest_rows", "column_B": "actual_rows"},
               "shard row count equals the manifest"))
@@ -154,6 +169,13 @@ def plan_checks(view: DatasetView) -> Plan:
     add(Check("counts", "ExpectColumnPairValuesToBeEqual", {"column_A": "expected", "column_B": "actual"},
               "manifest counts agree with the shards, and input == kept + rejected + errors (conservation)"))
     return plan
+
+
+def documents_table(view: DatasetView) -> pd.DataFrame:
+    """The kept rows, plus the leftover-PII counts when the run redacted PII."""
+    if "text" not in view.kept or not redacted_types(view.config):
+        return view.kept
+    return pd.concat([view.kept, leftover_counts(view.kept["text"], view.config)], axis=1)
 
 
 def shards_table(view: DatasetView) -> pd.DataFrame:
@@ -210,18 +232,16 @@ def validate(view: DatasetView, plan: Plan, report_dir) -> tuple[list[Outcome], 
     context = gx.get_context(mode="file", project_root_dir=str(report_dir))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_or_update_pandas("gristmill")
-    frames = {"documents": view.kept, "ids": view.kept_ids, "shards": shards_table(view), "counts": counts_table(view)}
+    frames = {"documents": documents_table(view), "ids": view.kept_ids, "shards": shards_table(view), "counts": counts_table(view)}
 
     outcomes, results_json = [], []
     for table, frame in frames.items():
         checks = [c for c in plan.checks if c.table == table]
         if not checks:
             continue
-        suite = context.suites.add_or_update(gx.ExpectationSuite(name=f"gristmill_{table}"))
-        for check in checks:
-            expectation = getattr(gxe, check.expectation)(**check.kwargs, severity=check.severity, meta={"summary": check.summary})
-            suite.add_expectation(expectation)
-        suite.save()
+        # Expectations go in with the suite: add_expectation on a stored suite writes the store each time.
+        expectations = [getattr(gxe, c.expectation)(**c.kwargs, severity=c.severity, meta={"summary": c.summary}) for c in checks]
+        suite = context.suites.add(gx.ExpectationSuite(name=f"gristmill_{table}", expectations=expectations))
         batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("whole")
         definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=table, data=batch, suite=suite))
         run = definition.run(
