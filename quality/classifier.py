@@ -109,7 +109,7 @@ def train_classifier(
     heldout_fraction: float = 0.2,
     chunk_words: int = 400,
     seed: int = 0,
-    epoch: int = 10,
+    epoch: int = 25,
     lr: float = 0.5,
     dim: int = 64,
     threads: int = 1,

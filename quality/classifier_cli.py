@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     train.add_argument("--heldout", type=float, default=0.2, help="fraction of documents per class held out (default: 0.2)")
     train.add_argument("--chunk-words", type=int, default=400, help="cut documents into pieces of this many words; 0 = whole documents (default: 400)")
     train.add_argument("--seed", type=int, default=0, help="seed for the split, the downsampling and fastText (default: 0)")
-    train.add_argument("--epoch", type=int, default=10, help="fastText training epochs (default: 10)")
+    train.add_argument("--epoch", type=int, default=25, help="fastText training epochs; small sets need many (default: 25)")
     train.add_argument("--lr", type=float, default=0.5, help="fastText learning rate (default: 0.5)")
     train.add_argument("--dim", type=int, default=64, help="fastText vector size (default: 64)")
     train.add_argument("--threads", type=int, default=1, help="fastText threads; 1 gives a reproducible model (default: 1)")
