@@ -37,15 +37,37 @@ def inputs(tmp_path):
     return src
 
 
-def curate(*args):
-    return main(["curate", *args])
+# These tests are about reading, accounting and writing: the filters that judge
+# prose (language, quality rules, near-dup) are off so short test texts pass through.
+SPINE_CONFIG = """
+language: {enabled: false}
+quality:
+  gopher_repetition: {enabled: false}
+  gopher_quality: {enabled: false}
+  fineweb: {enabled: false}
+near_dup: {enabled: false}
+"""
+
+
+@pytest.fixture
+def curate(tmp_path):
+    """`gristmill curate ...`, with the spine config unless the test gives its own --config."""
+    spine = tmp_path / "spine.yaml"
+    spine.write_text(SPINE_CONFIG)
+
+    def run(*args):
+        if "--config" not in args:
+            args = ("--config", str(spine), *args)
+        return main(["curate", *args])
+
+    return run
 
 
 def manifest_of(out):
     return json.loads((out / "manifest.json").read_text())
 
 
-def test_mixed_sources_every_record_accounted_for(inputs, tmp_path, capsys):
+def test_mixed_sources_every_record_accounted_for(curate, inputs, tmp_path, capsys):
     out = tmp_path / "out"
     assert curate("--input", str(inputs), "--output", str(out)) == 0  # default: multi-process DirectRunner
     m = manifest_of(out)
@@ -66,14 +88,14 @@ def test_mixed_sources_every_record_accounted_for(inputs, tmp_path, capsys):
     assert "kept 5" in capsys.readouterr().out
 
 
-def test_same_input_gives_byte_identical_shards(inputs, tmp_path):
+def test_same_input_gives_byte_identical_shards(curate, inputs, tmp_path):
     first, second = tmp_path / "o1", tmp_path / "o2"
     assert curate("--input", str(inputs), "--output", str(first), *FAST) == 0
     assert curate("--input", str(inputs), "--output", str(second), "--", "--direct_num_workers=2") == 0
     assert manifest_of(first)["shards"] == manifest_of(second)["shards"]
 
 
-def test_output_opens_in_pyarrow_dataset_and_duckdb(inputs, tmp_path):
+def test_output_opens_in_pyarrow_dataset_and_duckdb(curate, inputs, tmp_path):
     out = tmp_path / "out"
     assert curate("--input", str(inputs), "--output", str(out), *FAST) == 0
     table = ds.dataset(out / "data", format="parquet").to_table()
@@ -84,7 +106,7 @@ def test_output_opens_in_pyarrow_dataset_and_duckdb(inputs, tmp_path):
     assert dict(reasons) == {"exact_dedup:duplicate": 1, "length:empty": 1}
 
 
-def test_fifty_megabyte_document_is_rejected_not_lost(tmp_path):
+def test_fifty_megabyte_document_is_rejected_not_lost(curate, tmp_path):
     path = tmp_path / "huge.jsonl"
     path.write_text(json.dumps({"id": "big", "text": "x" * 50_000_000}) + "\n" + json.dumps({"id": "ok", "text": PROSE}) + "\n")
     out = tmp_path / "out"
@@ -95,7 +117,7 @@ def test_fifty_megabyte_document_is_rejected_not_lost(tmp_path):
     assert row == {"id": "huge/big", "detail": "50000000"}
 
 
-def test_missing_input_stops_before_work(tmp_path, capsys):
+def test_missing_input_stops_before_work(curate, tmp_path, capsys):
     out = tmp_path / "out"
     assert curate("--input", str(tmp_path / "absent.jsonl"), "--output", str(out)) == 2
     err = capsys.readouterr().err.strip()
@@ -103,7 +125,7 @@ def test_missing_input_stops_before_work(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_unwritable_output_stops_before_work(inputs, tmp_path, capsys):
+def test_unwritable_output_stops_before_work(curate, inputs, tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     assert curate("--input", str(inputs), "--output", str(blocker / "out")) == 2
@@ -111,7 +133,7 @@ def test_unwritable_output_stops_before_work(inputs, tmp_path, capsys):
     assert err.count("\n") == 0 and "not writable" in err and "a-file" in err
 
 
-def test_bad_config_names_the_key_and_the_allowed_values(tmp_path, capsys):
+def test_bad_config_names_the_key_and_the_allowed_values(curate, tmp_path, capsys):
     config = tmp_path / "c.yaml"
     config.write_text("inputs: [x.jsonl]\nnormalise: {ftfy: false}\n")
     assert curate("--config", str(config)) == 2
@@ -123,7 +145,7 @@ def test_bad_config_names_the_key_and_the_allowed_values(tmp_path, capsys):
         load_config(config)
 
 
-def test_config_paths_are_relative_to_the_config_file(inputs, tmp_path):
+def test_config_paths_are_relative_to_the_config_file(curate, inputs, tmp_path):
     config = tmp_path / "conf" / "c.yaml"
     config.parent.mkdir()
     config.write_text("inputs:\n  - path: ../in/web.jsonl\noutput: {dir: ../result, shards: 2}\n")
@@ -133,7 +155,7 @@ def test_config_paths_are_relative_to_the_config_file(inputs, tmp_path):
     assert len(manifest_of(tmp_path / "result")["shards"]["data"]) == 2
 
 
-def test_conservation_failure_is_loud(inputs, tmp_path):
+def test_conservation_failure_is_loud(curate, inputs, tmp_path):
     out = tmp_path / "out"
     assert curate("--input", str(inputs), "--output", str(out), *FAST) == 0
     (out / STATS_DIR).mkdir()
