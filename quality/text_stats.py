@@ -30,6 +30,7 @@ _TOKEN = regex.compile(
     | (?i:['’](?:s|re|ve|ll|d|m)\b)                            # clitics: 's 're 've 'll 'd 'm
     | [^\W_]+(?:(?:_+|['’](?!(?i:s|re|ve|ll|d|m)\b))[^\W_]+)*  # words, keeping inner _ and apostrophes (O'Brien)
     | \.{2,} | -{2,}                                           # an ellipsis, a dash run
+    | (?<!\S)[-@=+~*/\\|<>^&]{2,}(?!\S)                         # a symbol run standing alone (WikiText's @-@, =>)
     | \S                                                       # any other character on its own
     """
     % "|".join(_ABBREVIATIONS),
