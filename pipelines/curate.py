@@ -19,7 +19,7 @@ from pipelines.quality_stage import QualityRulesStage
 from pipelines.manifest import MANIFEST, OUTPUT_DIRS, STATS_DIR, write_manifest
 from pipelines.neardup import NearDupStage
 from pipelines.normalize import NormalizeStage
-from pipelines.pii_stage import BiasStage, PiiStage, RedactRejected
+from pipelines.pii_stage import BiasStage, PiiStage, RedactField
 from pipelines.schema import data_schema, rejected_schema
 from pipelines.sinks import WriteErrorShards, WriteJson, WriteParquetShards
 from pipelines.sources import ERRORS, InputFile, ReadSources, expand_inputs
@@ -70,14 +70,16 @@ class Curate(beam.PTransform):
             docs = result[KEPT]
             rejected.append(result[REJECTED])
         all_rejected = tuple(rejected) | "AllRejected" >> beam.Flatten()
+        errors = read[ERRORS]
         if self._config.pii.enabled:
-            # Documents rejected before the PII stage still hold raw text; rejected/ must not hold PII either.
-            all_rejected = all_rejected | "RedactRejected" >> RedactRejected(self._config.pii)
+            # Documents rejected before the PII stage, and bad records' excerpts, still hold raw text.
+            all_rejected = all_rejected | "RedactRejected" >> RedactField(self._config.pii, "text")
+            errors = errors | "RedactErrors" >> RedactField(self._config.pii, "excerpt")
 
         out = self._config.output
         docs | "WriteData" >> WriteParquetShards(f"{self._out}/data", out.shards, data_schema())
         all_rejected | "WriteRejected" >> WriteParquetShards(f"{self._out}/rejected", out.rejected_shards, rejected_schema())
-        read[ERRORS] | "WriteErrors" >> WriteErrorShards(f"{self._out}/errors", out.error_shards)
+        errors | "WriteErrors" >> WriteErrorShards(f"{self._out}/errors", out.error_shards)
 
         for stage in stages:
             if hasattr(stage, "manifest_section"):

@@ -89,24 +89,25 @@ class PiiStage(JudgeStage):
         )
 
 
-def _redact_rejected(settings: PiiSettings, doc: dict) -> dict:
-    if doc["reason"].startswith("pii:") or not doc.get("text"):
-        return doc  # already redacted by PiiStage
-    return {**doc, "text": apply_policies(doc["text"], settings)[0]}
+def _redact_field(settings: PiiSettings, field: str, record: dict) -> dict:
+    if record.get("reason", "").startswith("pii:") or not record.get(field):
+        return record  # already redacted by PiiStage, or nothing to redact
+    return {**record, field: apply_policies(record[field], settings)[0]}
 
 
-class RedactRejected(beam.PTransform):
-    """Redact the text of documents rejected before the PII stage, so rejected/ holds no PII either.
+class RedactField(beam.PTransform):
+    """Redact one text field of records that never passed the PII stage, so no output holds PII.
 
-    Their `pii_*` columns stay null (they never reached the stage); only the text changes.
+    Used on rejected documents (`text`: rejected before the PII stage; their `pii_*`
+    columns stay null) and on read errors (`excerpt`: the raw start of a bad record).
     """
 
-    def __init__(self, settings: PiiSettings):
+    def __init__(self, settings: PiiSettings, field: str):
         super().__init__()
-        self._settings = settings
+        self._settings, self._field = settings, field
 
-    def expand(self, rejected):
-        return rejected | beam.Map(functools.partial(_redact_rejected, self._settings))
+    def expand(self, records):
+        return records | beam.Map(functools.partial(_redact_field, self._settings, self._field))
 
 
 def _bias_judge(settings: BiasSettings, doc: dict) -> Verdict:

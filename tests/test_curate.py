@@ -169,3 +169,13 @@ def load_config_for(inputs, out):
     from pipelines.config import parse_config
 
     return parse_config({"inputs": [str(inputs)], "output": {"dir": str(out)}})
+
+
+def test_error_excerpts_hold_no_pii(curate, tmp_path):
+    path = tmp_path / "leaky.jsonl"
+    path.write_text('{"text": "write to jane.doe@example.com about the mill" oops\n')
+    out = tmp_path / "out"
+    assert curate("--input", str(path), "--output", str(out), *FAST) == 0
+    error = json.loads((out / "errors" / "part-00000.jsonl").read_text())
+    assert "malformed JSON" in error["message"]
+    assert "jane.doe@example.com" not in error["excerpt"] and "<EMAIL>" in error["excerpt"]
