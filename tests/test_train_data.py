@@ -124,7 +124,8 @@ def test_mixture_follows_weights_and_uses_each_dataset_once_per_epoch(tmp_path):
     from_b = sum(r[0] >= 10**7 for r in got if r[0] != EOT) + sum(r[1] >= 10**7 for r in got if r[0] == EOT)
     assert from_b == 2 * 1024  # 1/4 of each 4096-position chunk, exactly
     windows_a = all_windows(splits[0])
-    seen_a = [r for r in got if r in set(windows_a)]
+    known_a = set(windows_a)
+    seen_a = [r for r in got if r in known_a]
     # Dataset a's first epoch is a permutation of its windows.
     assert sorted(seen_a[: len(windows_a)]) == sorted(windows_a)
 

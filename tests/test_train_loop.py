@@ -109,6 +109,7 @@ class RunsCode:
         return (os.system, ("touch PWNED",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_a_checkpoint_that_would_run_code_is_refused(tmp_path, shakespeare_tokens, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = write_config(tmp_path, shakespeare_tokens, schedule={"max_steps": 1, "warmup_steps": 0})
