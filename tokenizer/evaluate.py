@@ -39,7 +39,7 @@ def evaluate(tokenizer_dirs: list[str | Path], dataset_dir: str | Path, val_frac
             counts = [[len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False)] for tok, _ in loaded]
             columns = {name: batch.column(name).to_pylist() for name in ("source", "lang") if name in batch.schema.names}
             for row in range(len(texts)):
-                keys = [("overall", "all")] + [(name, str(values[row])) for name, values in columns.items()]
+                keys = [("overall", "all")] + [(name, "(none)" if values[row] is None else values[row]) for name, values in columns.items()]
                 for key in keys:
                     entry = totals[key]
                     entry[0] += 1
