@@ -1,0 +1,142 @@
+"""Near-dup speed: signatures/s against datasketch in the same run; the whole Beam stage at 1x and 4x input.
+
+Signatures: the same real documents (book, wiki and web chunks of ~250 words),
+the same word 5-gram shingling, the same num_perm, for
+  - gristmill: `MinHasher.signatures` on batches of 512 documents;
+  - datasketch per-document loop: `MinHash()` then `update(shingle)` per shingle;
+  - datasketch `MinHash.bulk` and `MinHash.generator` (one shared init, `update_batch` per document).
+datasketch's time includes building its byte-string shingles, as ours includes hashing them.
+
+Stage: `NearDupStage` with the default config on N and 4N documents (real chunks
+plus edited copies) read from JSONL, on the DirectRunner as curate runs it
+(multi_processing, 2 workers); wall time and peak RSS summed over the process tree.
+
+    .venv/bin/python benchmarks/neardup_speed.py [--docs 3000] [--loop-docs 300] [--stage-docs 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import machine, require_corpora, run_measured  # noqa: E402
+from benchmarks.neardup_data import base_documents, scale_documents  # noqa: E402
+
+_WORD = re.compile(r"\w+")
+
+
+def datasketch_shingles(text: str, n: int = 5) -> list[bytes]:
+    words = _WORD.findall(text.lower())
+    return [" ".join(words[i : i + n]).encode() for i in range(len(words) - n + 1)]
+
+
+def rate(n: int, fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return n / (time.perf_counter() - started)
+
+
+def signature_speed(texts: list[str], loop_docs: int, num_perm: int) -> dict:
+    from datasketch import MinHash
+
+    from pipelines.minhash import MinHasher
+
+    hasher = MinHasher(num_perm=num_perm)
+
+    def ours():
+        for i in range(0, len(texts), 512):
+            hasher.signatures(texts[i : i + 512])
+
+    def loop():
+        for text in texts[:loop_docs]:
+            m = MinHash(num_perm=num_perm)
+            for s in datasketch_shingles(text):
+                m.update(s)
+
+    def bulk():
+        MinHash.bulk((datasketch_shingles(t) for t in texts), num_perm=num_perm)
+
+    def generator():
+        for _ in MinHash.generator((datasketch_shingles(t) for t in texts), num_perm=num_perm):
+            pass
+
+    return {
+        "gristmill": rate(len(texts), ours),
+        "datasketch_loop": rate(loop_docs, loop),
+        "datasketch_bulk": rate(len(texts), bulk),
+        "datasketch_generator": rate(len(texts), generator),
+    }
+
+
+def stage_child(path: str) -> None:
+    """Runs in a subprocess: the stage alone on the docs in `path`; prints its pipeline time and counts."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.config import NearDupConfig
+    from pipelines.neardup import NearDupStage
+
+    options = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    started = time.perf_counter()
+    out = Path(path).with_suffix(".counts")
+    with beam.Pipeline(options=options) as p:
+        docs = p | beam.io.ReadFromText(path) | beam.Map(json.loads)
+        result = docs | NearDupStage(NearDupConfig())
+        counts = [
+            result[k] | f"Count{k}" >> beam.combiners.Count.Globally() | f"Name{k}" >> beam.Map(lambda n, k=k: (k, n))
+            for k in ("kept", "rejected")
+        ]
+        (counts | beam.Flatten() | beam.combiners.ToDict() | beam.Map(json.dumps)
+         | beam.io.WriteToText(str(out), shard_name_template=""))
+    print(json.dumps({"pipeline_s": time.perf_counter() - started, **json.loads(out.read_text())}))
+
+
+def stage_speed(corpora: Path, n: int, tmp: Path) -> dict:
+    path = tmp / f"docs-{n}.jsonl"
+    with path.open("w") as f:
+        for doc in scale_documents(corpora, n):
+            f.write(json.dumps(doc) + "\n")
+    log = tmp / f"stage-{n}.out"
+    with log.open("w") as out:
+        measured = run_measured([sys.executable, __file__, "--stage-child", str(path)], stdout=out)
+    child = json.loads(log.read_text().strip().splitlines()[-1])
+    return {"docs": n, **measured, **child, "docs_per_s": n / child["pipeline_s"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=3000, help="documents for the signature comparison")
+    parser.add_argument("--loop-docs", type=int, default=300, help="of those, how many the slow per-document loop signs")
+    parser.add_argument("--stage-docs", type=int, default=5000, help="1x input of the stage run (4x follows)")
+    parser.add_argument("--stage-child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stage_child:
+        stage_child(args.stage_child)
+        return 0
+    corpora = require_corpora()
+    print(f"machine: {machine()}")
+    texts = [d["text"] for d in base_documents(corpora)][: args.docs]
+    words = sum(len(t.split()) for t in texts) / len(texts)
+    print(f"\nsignatures: {len(texts)} real chunks, {words:.0f} words each on average; word 5-grams")
+    for num_perm in (128, 256):
+        r = signature_speed(texts, args.loop_docs, num_perm)
+        base = r["datasketch_loop"]
+        print(f"  num_perm {num_perm}: " + ", ".join(f"{k} {v:,.0f} docs/s ({v / base:.1f}x loop)" for k, v in r.items()))
+
+    print("\nwhole near-dup stage (DirectRunner multi_processing, 2 workers, default config)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (args.stage_docs, 4 * args.stage_docs):
+            r = stage_speed(corpora, n, Path(tmp))
+            print(f"  {r['docs']} docs: pipeline {r['pipeline_s']:.1f}s, {r['docs_per_s']:.0f} docs/s, "
+                  f"process wall {r['wall_s']:.1f}s, peak RSS {r['peak_rss_mb']:.0f} MB, kept {r['kept']}, rejected {r['rejected']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
