@@ -1,11 +1,12 @@
-"""Builds token directories in the `gristmill-tokens-v1` format for the training tests."""
+"""Builds token directories in the `gristmill-tokens-v1` format for the training tests, with the tokenizer's writer."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
+
+from tokenizer.shards import ShardWriter, write_manifest
 
 BYTE_EOT = 256  # byte-level "tokenizer": token = UTF-8 byte, 256 = end of text
 
@@ -19,38 +20,23 @@ def write_token_dir(
     docs_per_shard: int = 50,
     bytes_per_token: float = 1.0,
 ) -> Path:
-    """Write each split's docs (arrays of token ids) as shards: each doc followed by eot."""
+    """Write each split's docs (arrays of token ids, eot appended) in shards of `docs_per_shard` docs."""
     root.mkdir(parents=True, exist_ok=True)
-    manifest = {
-        "format": "gristmill-tokens-v1",
-        "dtype": dtype,
-        "vocab_size": vocab_size,
-        "eot_id": eot_id,
-        "pad_id": eot_id,
-        "tokenizer_sha256": "test",
-        "dataset_manifest_sha256": "test",
-        "val_fraction": 0.1,
-        "splits": {},
-    }
+    summaries = {}
     for name, docs in {"train": [], "val": [], **splits}.items():
-        (root / name).mkdir(exist_ok=True)
-        shards, total = [], 0
-        for n, start in enumerate(range(0, len(docs), docs_per_shard)):
+        writer = ShardWriter(root, name, np.dtype(dtype).newbyteorder("<"), shard_tokens=2**62)
+        for start in range(0, len(docs), docs_per_shard):
             chunk = docs[start : start + docs_per_shard]
-            parts, offsets = [], [0]
-            for d in chunk:
-                parts += [np.asarray(d), np.array([eot_id])]
-                offsets.append(offsets[-1] + len(d) + 1)
-            tokens = np.concatenate(parts).astype(np.dtype(dtype).newbyteorder("<"))
-            path = f"{name}/part-{n:05d}.bin"
-            tokens.tofile(root / path)
-            np.save(root / f"{name}/part-{n:05d}.idx.npy", np.array(offsets, dtype=np.int64))
-            shards.append({"path": path, "offsets": f"{name}/part-{n:05d}.idx.npy", "tokens": len(tokens),
-                           "docs": len(chunk), "sha256": "unchecked"})
-            total += len(tokens)
-        n_bytes = int(round(sum(len(d) for d in docs) * bytes_per_token))
-        manifest["splits"][name] = {"tokens": total, "docs": len(docs), "bytes": n_bytes, "shards": shards}
-    (root / "manifest.json").write_text(json.dumps(manifest))
+            lengths = np.array([len(d) + 1 for d in chunk])
+            tokens = np.concatenate([np.append(np.asarray(d, dtype=np.int64), eot_id) for d in chunk])
+            writer.write(tokens, lengths, np.round((lengths - 1) * bytes_per_token).astype(np.int64))
+            writer.close_shard()
+        summaries[name] = writer.summary()
+    write_manifest(root, {
+        "format": "gristmill-tokens-v1", "dtype": dtype, "vocab_size": vocab_size, "eot_id": eot_id,
+        "pad_id": eot_id, "tokenizer_sha256": "test", "dataset_manifest_sha256": "test", "val_fraction": 0.1,
+        "splits": summaries,
+    })
     return root
 
 

@@ -63,6 +63,8 @@ def init_distributed(device_kind: str) -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return Dist()
+    if device_kind == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # before NCCL starts
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
     return Dist(dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0")), world)
