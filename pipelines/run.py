@@ -3,7 +3,8 @@
 Each stage's outputs live under `output_root`. A stage is skipped when its
 outputs are complete for the same key: the hash of its own settings and of
 the keys of the stages it reads from, so a changed curate config re-runs
-everything after it. Training always resumes from its latest checkpoint.
+everything after it. The report (the gate) re-checks the dataset on every run,
+and training always resumes from its latest checkpoint.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from pipelines.errors import GristmillError
 log = logging.getLogger(__name__)
 
 STAGES = ["curate", "report", "tokenizer", "tokenize", "train"]
+# The gate re-checks the dataset on every run (files can change after a run);
+# training resumes from its checkpoint and returns at once when it has finished.
+ALWAYS_RUN = {"report", "train"}
 STATE_FILE = "run-state.json"
 
 
@@ -181,11 +185,12 @@ def run_chain(config: RunConfig, only: list[str] | None = None, beam_args: list[
     for stage in STAGES:
         if stage not in selected:
             continue
-        if state.is_done(stage, keys[stage]) and stage != "train":
+        if state.is_done(stage, keys[stage]) and stage not in ALWAYS_RUN:
             print(f"{stage}: up to date for this config (key {keys[stage]}), skipped")
             continue
         print(f"{stage}: running")
-        state.forget_after(stage)
+        if stage not in ALWAYS_RUN:
+            state.forget_after(stage)
         started = time.time()
         RUNNERS[stage](config, paths, list(beam_args))
         state.mark(stage, keys[stage], time.time() - started)
