@@ -112,6 +112,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     tz.add_argument("--output", required=True, metavar="TOKENS", help="token directory to write (a previous one is replaced)")
     tz.add_argument("--val-fraction", type=float, metavar="F", help="fraction of documents in the validation split (default: the tokenizer's)")
     tz.add_argument("--shard-tokens", type=int, default=DEFAULT_SHARD_TOKENS, metavar="N", help=f"start a new shard after about N tokens (default {DEFAULT_SHARD_TOKENS})")
-    tz.add_argument("--batch-docs", type=int, default=DEFAULT_BATCH_DOCS, metavar="N", help=f"documents per encode_batch call (default {DEFAULT_BATCH_DOCS})")
-    tz.add_argument("--workers", type=int, default=1, metavar="N", help="encoding processes; 1 = encode_batch's Rust threads in this process (default 1, fastest on 2 cores)")
+    tz.add_argument("--batch-docs", type=int, default=DEFAULT_BATCH_DOCS, metavar="N", help=f"documents per encode_batch_fast call (default {DEFAULT_BATCH_DOCS})")
+    tz.add_argument("--workers", type=int, default=1, metavar="N", help="encoding processes; 1 = the Rust threads of encode_batch_fast in this process (default 1, the faster on 2 cores)")
     tz.set_defaults(handler=_tokenize)

@@ -36,7 +36,7 @@ def evaluate(tokenizer_dirs: list[str | Path], dataset_dir: str | Path, val_frac
             batch = batch.take(rows)
             texts = texts_of(path, batch)
             sizes = pc.binary_length(batch.column("text")).to_pylist()
-            counts = [[len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False)] for tok, _ in loaded]
+            counts = [[len(e.ids) for e in tok.encode_batch_fast(texts, add_special_tokens=False)] for tok, _ in loaded]
             columns = {name: batch.column(name).to_pylist() for name in ("source", "lang") if name in batch.schema.names}
             for row in range(len(texts)):
                 keys = [("overall", "all")] + [(name, "(none)" if values[row] is None else values[row]) for name, values in columns.items()]

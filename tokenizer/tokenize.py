@@ -1,6 +1,6 @@
 """Encode every kept document of a dataset into memory-mappable token shards.
 
-Batches are encoded with `encode_batch` (Rust threads), either in this process
+Batches are encoded with `encode_batch_fast` (Rust threads), either in this process
 or in a pool of worker processes; `imap` keeps batch order, so the shards are
 byte-identical for the same inputs whatever the worker count.
 """
@@ -30,7 +30,9 @@ def encode_docs(tok, texts: list[str], eot_id: int) -> tuple[np.ndarray, np.ndar
     """(flat uint32 tokens with an eot after each document, tokens per document eot included)."""
     flat: list[int] = []
     lengths = np.empty(len(texts), dtype=np.int64)
-    for i, encoding in enumerate(tok.encode_batch(texts, add_special_tokens=False)):
+    # encode_batch_fast: the same ids as encode_batch without computing character offsets,
+    # measured 10-30% faster on 2 cores (benchmarks/tokenizer.py).
+    for i, encoding in enumerate(tok.encode_batch_fast(texts, add_special_tokens=False)):
         ids = encoding.ids
         flat += ids
         flat.append(eot_id)
