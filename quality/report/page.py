@@ -25,7 +25,7 @@ th{background:#f2f2f2} td.num{text-align:right;font-variant-numeric:tabular-nums
 .banner{padding:.8em 1em;border-radius:6px;margin:1em 0;font-size:1.1em} .banner.pass{background:#e3f4e6} .banner.fail{background:#fbe4e2}
 .grid{display:flex;flex-wrap:wrap;gap:1em} .grid figure{margin:0} img{max-width:100%}
 pre{white-space:pre-wrap;background:#f7f7f7;padding:.5em;border-radius:4px;font-size:.85em;max-height:14em;overflow:auto}
-.muted{color:#666;font-size:.9em}
+.muted{color:#666;font-size:.9em} .wide{overflow-x:auto;max-width:100%}
 """
 
 
@@ -50,8 +50,26 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _flat(record: dict) -> dict:
+    """One level of nesting flattened: {"share": {"age": 1}} -> {"share.age": 1}."""
+    out = {}
+    for key, value in record.items():
+        if isinstance(value, dict) and value and not any(isinstance(v, (dict, list)) for v in value.values()):
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
 def render_value(value) -> str:
-    """Any JSON value from the manifest as HTML: dicts as key/value tables, lists of records as tables."""
+    """Any JSON value from the manifest as HTML: a dict of records (e.g. per-rule audit rows) or a list of
+    records as one table with a row each, other dicts as key/value tables."""
+    records = list(value.values()) if isinstance(value, dict) else []
+    if len(records) > 1 and all(isinstance(r, dict) and r and r.keys() == records[0].keys() for r in records):
+        records = {k: _flat(v) for k, v in value.items()}
+        keys = list(dict.fromkeys(k for r in records.values() for k in r))
+        rows = [[esc(name), *(render_value(r.get(k, "")) for k in keys)] for name, r in records.items()]
+        return f'<div class=wide>{table(["", *keys], rows)}</div>'
     if isinstance(value, dict):
         return table(["key", "value"], [[esc(k), render_value(v)] for k, v in value.items()])
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
@@ -155,11 +173,16 @@ def render(view: DatasetView, plan: Plan, outcomes: list[Outcome], docs_link: st
         parts.append(img(plots.bars(by_reason, "documents rejected"), "rejections per reason"))
 
     parts.append(f"<h2>Distributions{sampled}</h2><div class=grid>")
+    limits: dict[str, list] = {}
+    for check in plan.checks:
+        if check.expectation == "ExpectColumnValuesToBeBetween":
+            limits.setdefault(check.kwargs["column"], []).extend(v for k, v in check.kwargs.items() if k in ("min_value", "max_value"))
     kept_len, rejected_len = _length(view.kept), _length(view.rejected)
     if kept_len.notna().any() or rejected_len.notna().any():
         parts.append(img(plots.kept_vs_rejected(kept_len, rejected_len, "document length (chars)", log=True), "length histogram"))
     for signal in _numeric_signals(view):
-        parts.append(img(plots.kept_vs_rejected(view.kept[signal], _column(view.rejected, signal), signal), f"{signal} kept vs rejected"))
+        parts.append(img(plots.kept_vs_rejected(view.kept[signal], _column(view.rejected, signal), signal,
+                                                limits=tuple(limits.get(signal, ()))), f"{signal} kept vs rejected"))
     parts.append("</div>")
 
     if "lang" in view.kept and view.kept["lang"].notna().any():
@@ -173,7 +196,7 @@ def render(view: DatasetView, plan: Plan, outcomes: list[Outcome], docs_link: st
         if sizes.notna().any():
             parts.append(img(plots.histogram(sizes, f"cluster size per document{sampled}", "cluster size"), "cluster sizes"))
         if "near_dup" in m:
-            parts.append(render_value(m["near_dup"]))
+            parts.append(f"<div class=wide>{render_value(m['near_dup'])}</div>")
 
     pii_columns = [c for c in view.kept.columns if c.startswith("pii_")]
     if pii_columns or "pii" in m:
@@ -183,10 +206,10 @@ def render(view: DatasetView, plan: Plan, outcomes: list[Outcome], docs_link: st
             parts.append(table(["type", "occurrences"], [[esc(k), v] for k, v in totals.items()], {1}))
             parts.append(img(plots.bars(totals, "occurrences"), "PII per type"))
         if "pii" in m:
-            parts.append(render_value(m["pii"]))
+            parts.append(f"<div class=wide>{render_value(m['pii'])}</div>")
 
     if "bias" in m:
-        parts.append("<h2>Bias audit</h2>" + render_value(m["bias"]))
+        parts.append(f"<h2>Bias audit</h2><div class=wide>{render_value(m['bias'])}</div>")
 
     if len(view.rejected) and "reason" in view.rejected:
         parts.append(f"<h2>Sample rejected documents{sampled}</h2><p class=muted>Up to {SAMPLES_PER_REASON} per reason, "

@@ -50,8 +50,9 @@ def bars(counts: dict[str, float], xlabel: str, color: str = REJECTED_COLOR) -> 
     return _png(fig)
 
 
-def kept_vs_rejected(kept: pd.Series, rejected: pd.Series, title: str, log: bool = False) -> str:
-    """Overlaid histograms of one numeric signal for kept and rejected documents (density, shared bins)."""
+def kept_vs_rejected(kept: pd.Series, rejected: pd.Series, title: str, log: bool = False, limits: tuple = ()) -> str:
+    """Overlaid histograms of one numeric signal for kept and rejected documents (density, shared bins),
+    with the configured thresholds (`limits`) as dashed lines."""
     kept, rejected = kept.dropna().astype(float), rejected.dropna().astype(float)
     if log:  # a log axis cannot show zero-length documents
         kept, rejected = kept[kept > 0], rejected[rejected > 0]
@@ -68,7 +69,11 @@ def kept_vs_rejected(kept: pd.Series, rejected: pd.Series, title: str, log: bool
     for series, color, label in ((kept, KEPT_COLOR, "kept"), (rejected, REJECTED_COLOR, "rejected")):
         if len(series):
             ax.hist(series, bins=bins, alpha=0.6, color=color, label=f"{label} ({len(series):,})", density=True)
-    ax.set_title(title)
+    shown = ax.get_xlim()  # a threshold far outside the data (max_words = 100000) must not squash the plot
+    for limit in limits:
+        ax.axvline(limit, color="black", linestyle="--", linewidth=1)
+    ax.set_xlim(shown)
+    ax.set_title(title + (" (dashed: threshold)" if limits else ""))
     ax.set_ylabel("density")
     ax.legend(loc="upper right")
     return _png(fig)
