@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -144,3 +146,9 @@ def test_quality_signal_over_its_threshold_fails_the_gate(tmp_path, capsys):
     code, out = gate(corrupt(tmp_path, hashy), capsys)
     assert code == 1
     assert "gq_hash_ratio <= 0.1 (quality.gopher_quality.max_hash_ratio)" in out and "doc-004" in out
+
+
+def test_great_expectations_is_imported_only_by_the_report_command():
+    code = "import sys; import pipelines.cli as c; c.build_parser(); import quality.report; print('great_expectations' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "False", run.stderr[-2000:]

@@ -231,6 +231,7 @@ def validate(view: DatasetView, plan: Plan, report_dir) -> tuple[list[Outcome], 
 
     context = gx.get_context(mode="file", project_root_dir=str(report_dir))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.enable_analytics(False)  # recorded in gx/great_expectations.yml too, for anyone reopening the context
     source = context.data_sources.add_or_update_pandas("gristmill")
     frames = {"documents": documents_table(view), "ids": view.kept_ids, "shards": shards_table(view), "counts": counts_table(view)}
 
