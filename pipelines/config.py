@@ -118,6 +118,10 @@ class QualityConfig(Section):
     gopher_quality: GopherQualityConfig = Field(default_factory=GopherQualityConfig)
     c4: C4Config = Field(default_factory=C4Config)
     fineweb: FineWebConfig = Field(default_factory=FineWebConfig)
+    unsegmented_languages: list[str] = Field(
+        default_factory=lambda: ["zh", "ja", "th", "lo", "km", "my", "bo"],
+        description="languages written without spaces between words: the word-based rules skip their documents",
+    )
 
 
 class NearDupConfig(Section):

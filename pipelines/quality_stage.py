@@ -1,6 +1,7 @@
 """The quality-rules stage: Gopher repetition, Gopher quality, C4, FineWeb (`quality.rule_chain`).
 
-Adds the signals of each family it reaches as typed columns; C4 (when enabled)
+Adds the signals of each family it reaches as typed columns (none for documents
+in `quality.unsegmented_languages`, which the word-based rules cannot judge); C4 (when enabled)
 replaces `text` with the lines it keeps and updates `n_chars`. Rejects with
 `<family>:<rule>` and the failing value; C4's page rules give the offending line.
 """
@@ -14,16 +15,18 @@ from quality.rule_chain import ORDER, apply_rules
 from quality.rule_family import Thresholds
 
 
-def _judge(enabled: dict[str, Thresholds], doc: dict) -> Verdict:
-    text, signals, rejection = apply_rules(doc["text"], enabled)
+def _judge(enabled: dict[str, Thresholds], unsegmented: frozenset[str], doc: dict) -> Verdict:
+    if doc.get("lang") in unsegmented:
+        return doc, None  # word-based rules cannot judge text written without spaces between words
+    text, signals, rejection = apply_rules(doc["text"], enabled, doc.get("lang"))
     doc = {**doc, **signals}
     if text != doc["text"]:
         doc["text"], doc["n_chars"] = text, len(text)
     return doc, rejection
 
 
-def make_quality_judge(enabled: dict[str, Thresholds]):
-    return functools.partial(_judge, enabled)
+def make_quality_judge(enabled: dict[str, Thresholds], unsegmented: frozenset[str] = frozenset()):
+    return functools.partial(_judge, enabled, unsegmented)
 
 
 class QualityRulesStage(JudgeStage):
@@ -32,5 +35,6 @@ class QualityRulesStage(JudgeStage):
     def __init__(self, config):
         """`config` is the `quality` config section; families with `enabled: false` are skipped."""
         enabled = {family: getattr(config, family) for family in ORDER if getattr(config, family).enabled}
-        super().__init__(functools.partial(make_quality_judge, enabled))
+        unsegmented = frozenset(config.unsegmented_languages)
+        super().__init__(functools.partial(make_quality_judge, enabled, unsegmented))
         self.families = list(enabled)

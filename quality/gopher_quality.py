@@ -10,10 +10,10 @@ from __future__ import annotations
 from pydantic import Field
 
 from quality.rule_family import Rejection, Thresholds, detail
+from quality.stop_words import GOPHER_ENGLISH, stop_words_for
 from quality.text_stats import is_symbol_word, ratio, split_words
 
 FAMILY = "gopher_quality"
-STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 
 
 class GopherQualityThresholds(Thresholds):
@@ -26,12 +26,25 @@ class GopherQualityThresholds(Thresholds):
     max_bullet_lines_ratio: float = Field(default=0.9, ge=0, le=1, description="lines starting with • or -")
     max_ellipsis_lines_ratio: float = Field(default=0.3, ge=0, le=1, description="lines ending with ... or …")
     min_alpha_words_ratio: float = Field(default=0.8, ge=0, le=1, description="tokens with a letter")
-    min_stop_words: int = Field(default=2, ge=0, description="distinct stop words (the, be, to, of, and, that, have, with)")
+    min_stop_words: int = Field(
+        default=2, ge=0,
+        description="distinct stop words (English: the, be, to, of, and, that, have, with; see quality.stop_words)",
+    )
 
 
-def signals(text: str, words: list[str] | None = None) -> dict:
-    """The family's signals; `words` may be passed when the caller has already split `text`."""
+def signals(text: str, words: list[str] | None = None, lang: str | None = None) -> dict:
+    """The family's signals; `words` may be passed when the caller has already split `text`.
+
+    `lang` picks the stop-word list; a language without one gets a null stop-word count.
+    """
     words = split_words(text) if words is None else words
+    stops = stop_words_for(lang)
+    if stops is None:
+        stop_count = None
+    elif stops is GOPHER_ENGLISH:  # exact tokens, as the paper and datatrove match them
+        stop_count = len(stops.intersection(words))
+    else:
+        stop_count = len(stops.intersection(w.lower() for w in words))
     real = [w for w in words if not is_symbol_word(w)]
     lines = text.splitlines()
     return {
@@ -42,7 +55,7 @@ def signals(text: str, words: list[str] | None = None) -> dict:
         "gq_bullet_lines_ratio": ratio(sum(line.lstrip().startswith(("•", "-")) for line in lines), len(lines)),
         "gq_ellipsis_lines_ratio": ratio(sum(line.rstrip().endswith(("...", "…")) for line in lines), len(lines)),
         "gq_alpha_words_ratio": ratio(sum(any(c.isalpha() for c in w) for w in words), len(words)),
-        "gq_stop_words": len(STOP_WORDS.intersection(words)),
+        "gq_stop_words": stop_count,
     }
 
 
@@ -56,7 +69,7 @@ def judge(s: dict, t: GopherQualityThresholds) -> Rejection:
         ("bullet_lines_ratio", s["gq_bullet_lines_ratio"] > t.max_bullet_lines_ratio),
         ("ellipsis_lines_ratio", s["gq_ellipsis_lines_ratio"] > t.max_ellipsis_lines_ratio),
         ("alpha_words_ratio", s["gq_alpha_words_ratio"] < t.min_alpha_words_ratio),
-        ("stop_words", s["gq_stop_words"] < t.min_stop_words),
+        ("stop_words", s["gq_stop_words"] is not None and s["gq_stop_words"] < t.min_stop_words),
     )
     for rule, failed in checks:
         if failed:

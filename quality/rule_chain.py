@@ -16,8 +16,11 @@ from quality.text_stats import split_words
 ORDER = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
 
 
-def apply_rules(text: str, enabled: dict[str, Thresholds]) -> tuple[str, dict, Rejection]:
-    """(text after C4 cleaning, signals, first rejection or None) for the families in `enabled`."""
+def apply_rules(text: str, enabled: dict[str, Thresholds], lang: str | None = None) -> tuple[str, dict, Rejection]:
+    """(text after C4 cleaning, signals, first rejection or None) for the families in `enabled`.
+
+    `lang` (the language stage's verdict) picks Gopher's stop-word list.
+    """
     unknown = set(enabled) - set(ORDER)
     if unknown:
         raise ValueError(f"unknown rule families {sorted(unknown)}; known: {', '.join(ORDER)}")
@@ -31,7 +34,7 @@ def apply_rules(text: str, enabled: dict[str, Thresholds]) -> tuple[str, dict, R
             signals.update(gopher_repetition.signals(text, words))
             rejection = gopher_repetition.judge(signals, t)
         elif family == "gopher_quality":
-            signals.update(gopher_quality.signals(text, words))
+            signals.update(gopher_quality.signals(text, words, lang))
             rejection = gopher_quality.judge(signals, t)
         elif family == "c4":
             cleaned, c4_signals, rejection = c4.clean(text, t)

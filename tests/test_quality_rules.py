@@ -180,3 +180,37 @@ def test_stage_routes_and_records_signals():
         assert_that(out[REJECTED] | "r" >> beam.Map(lambda d: (d["id"], d["reason"], d["detail"])),
                     # repetition runs first; in a 4-word text one 2-gram is half the characters (datatrove counts it too)
                     equal_to([("s", "gopher_repetition:top_2gram_char_frac", "0.5")]), label="rejected")
+
+
+FRENCH = (
+    "Le moulin se trouvait au bord de la rivière depuis trois siècles. Les paysans y apportaient leur grain "
+    "dans des charrettes, et le meunier le transformait en farine pour toute la vallée pendant les longs hivers. "
+    "Aujourd'hui le bâtiment abrite un petit musée où les enfants découvrent comment on fabriquait le pain "
+    "autrefois, avec des meules de pierre et une roue que l'eau faisait tourner jour et nuit."
+)
+
+
+def test_stop_words_follow_the_document_language():
+    from quality import gopher_quality
+
+    french = gopher_quality.signals(FRENCH, lang="fr")
+    assert french["gq_stop_words"] >= 2
+    assert gopher_quality.judge(french, gopher_quality.GopherQualityThresholds()) is None
+    as_english = gopher_quality.signals(FRENCH, lang="en")
+    assert gopher_quality.judge(as_english, gopher_quality.GopherQualityThresholds()) == ("gopher_quality:stop_words", "0")
+    no_list = gopher_quality.signals(FRENCH, lang="xx")
+    assert no_list["gq_stop_words"] is None and gopher_quality.judge(no_list, gopher_quality.GopherQualityThresholds()) is None
+
+
+def test_unsegmented_languages_skip_the_word_rules():
+    from pipelines.config import QualityConfig
+    from pipelines.quality_stage import QualityRulesStage, make_quality_judge
+
+    stage = QualityRulesStage(QualityConfig())
+    enabled = {family: getattr(QualityConfig(), family) for family in stage.families}
+    judge = make_quality_judge(enabled, frozenset(QualityConfig().unsegmented_languages))
+    japanese = {"id": "j", "text": "水車小屋は三百年のあいだ川のそばに立っていた。", "lang": "ja"}
+    doc, rejection = judge(japanese)
+    assert rejection is None and "gq_word_count" not in doc
+    doc, rejection = judge({**japanese, "lang": "en"})
+    assert rejection is not None and rejection[0].startswith("gopher_")
