@@ -208,7 +208,7 @@ def _describe(result: dict, table: str) -> str:
     examples = []
     for row in (result.get("partial_unexpected_index_list") or [])[:5]:
         where = ", ".join(f"{k}={row.get(k)!r}" for k in keys)
-        values = {k: v for k, v in row.items() if k not in keys and k != "text"}
+        values = {k: v.item() if hasattr(v, "item") else v for k, v in row.items() if k not in keys and k != "text"}
         examples.append(f"{where} {values}" if values else where)
     return f"{n} of {total} rows fail, e.g. " + "; ".join(examples)
 
