@@ -174,6 +174,7 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true", help="GPU-sized model and run (CUDA, bf16, compiled)")
     parser.add_argument("--steps", type=int, help="training steps for each model (default: 600 CPU, 3000 GPU)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gristmill-ablation"), help="datasets, tokens, checkpoints")
+    parser.add_argument("--reuse", action="store_true", help="reuse the datasets, tokenizer and tokens an earlier run left in --workdir; only train")
     args = parser.parse_args()
     size = SIZES["gpu" if args.gpu else "cpu"]
     steps = args.steps or size["steps"]
@@ -188,19 +189,23 @@ def main() -> None:
 
     work = args.workdir
     inputs, held_out_jsonl = write_inputs(require_corpora(), work / "inputs")
-    raw = curate(inputs, work / "raw", FILTERS_OFF)
-    curated = curate(inputs, work / "curated", {"language": {"allowed": ["en"]}})
-    held = curate([{"path": str(held_out_jsonl), "name": "held_out"}], work / "held_out", FILTERS_OFF)
-    for name, manifest in (("raw", raw), ("curated", curated), ("held_out", held)):
-        counts = manifest["counts"]
+    if not args.reuse:
+        curate(inputs, work / "raw", FILTERS_OFF)
+        curate(inputs, work / "curated", {"language": {"allowed": ["en"]}})
+        curate([{"path": str(held_out_jsonl), "name": "held_out"}], work / "held_out", FILTERS_OFF)
+    for name in ("raw", "curated", "held_out"):
+        counts = json.loads((work / name / "manifest.json").read_text())["counts"]
         print(f"{name}: input {counts['input']} kept {counts['kept']} ({dataset_chars(work / name) / 1e6:.1f} M chars); "
               f"rejected {counts['rejected_by_reason']}", flush=True)
 
-    train_tokenizer(work / "raw", work / "tokenizer", TokenizerTrainConfig(vocab_size=VOCAB, val_fraction=0.0))
+    if not args.reuse:
+        train_tokenizer(work / "raw", work / "tokenizer", TokenizerTrainConfig(vocab_size=VOCAB, val_fraction=0.0))
     token_dirs = {}
     for name, val_fraction in (("raw", 0.01), ("curated", 0.01), ("held_out", 0.9999)):
         token_dirs[name] = work / f"tokens-{name}"
-        manifest = tokenize_dataset(work / "tokenizer", work / name, token_dirs[name], val_fraction=val_fraction)
+        if not args.reuse:
+            tokenize_dataset(work / "tokenizer", work / name, token_dirs[name], val_fraction=val_fraction)
+        manifest = json.loads((token_dirs[name] / "manifest.json").read_text())
         print(f"tokens {name}: " + ", ".join(f"{split} {manifest['splits'][split]['tokens']}" for split in ("train", "val")), flush=True)
 
     results = {}

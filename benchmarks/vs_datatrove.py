@@ -44,9 +44,7 @@ import gzip
 import json
 import os
 import random
-import re
 import shutil
-import subprocess
 import sys
 import time
 from collections import Counter
