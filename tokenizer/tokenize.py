@@ -30,8 +30,8 @@ def encode_docs(tok, texts: list[str], eot_id: int) -> tuple[np.ndarray, np.ndar
     """(flat uint32 tokens with an eot after each document, tokens per document eot included)."""
     flat: list[int] = []
     lengths = np.empty(len(texts), dtype=np.int64)
-    # encode_batch_fast: the same ids as encode_batch without computing character offsets,
-    # measured 10-30% faster on 2 cores (benchmarks/tokenizer.py).
+    # encode_batch_fast: the same ids as encode_batch without computing character offsets
+    # (work we do not need); benchmarks/tokenizer.py measures both.
     for i, encoding in enumerate(tok.encode_batch_fast(texts, add_special_tokens=False)):
         ids = encoding.ids
         flat += ids
