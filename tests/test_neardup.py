@@ -101,6 +101,7 @@ def test_chain_premise_holds_for_the_signatures():
     assert estimated_jaccard(sa, sc) < config.threshold
 
 
+@pytest.mark.slow
 def test_transitive_chain_is_one_cluster(default_runs):
     run = default_runs["first"]
     assert "chain-a" in run["kept"]  # quality ties (none) -> longest (equal) -> smallest id
@@ -113,6 +114,7 @@ def test_transitive_chain_is_one_cluster(default_runs):
         assert row["dup_cluster_size"] == 3
 
 
+@pytest.mark.slow
 def test_tiny_and_empty_docs_are_kept_alone(default_runs):
     kept = default_runs["first"]["kept"]
     for doc_id in ("tiny-empty", "tiny-one", "tiny-four", "tiny-four-again"):
@@ -120,6 +122,7 @@ def test_tiny_and_empty_docs_are_kept_alone(default_runs):
         assert kept[doc_id]["dup_cluster_size"] == 1
 
 
+@pytest.mark.slow
 def test_identical_docs_keep_the_best_quality_one(default_runs):
     run = default_runs["first"]
     same_kept = [d for d in run["kept"] if d.startswith("same-")]
@@ -131,6 +134,7 @@ def test_identical_docs_keep_the_best_quality_one(default_runs):
     assert {d["detail"] for d in same_rejected} == {"same-00"}
 
 
+@pytest.mark.slow
 def test_distinct_docs_are_untouched(default_runs):
     kept = default_runs["first"]["kept"]
     distinct = [d for d in kept.values() if d["id"].startswith("distinct-")]
@@ -138,6 +142,7 @@ def test_distinct_docs_are_untouched(default_runs):
     assert all(d["dup_cluster"] == d["id"] and d["dup_cluster_size"] == 1 for d in distinct)
 
 
+@pytest.mark.slow
 def test_every_doc_leaves_exactly_once(default_runs):
     run = default_runs["first"]
     ids = {d["id"] for d in scenario_docs()}
@@ -145,12 +150,14 @@ def test_every_doc_leaves_exactly_once(default_runs):
     assert not set(run["kept"]) & set(run["rejected"])
 
 
+@pytest.mark.slow
 def test_same_input_in_another_order_gives_the_same_result(default_runs):
     first, again = default_runs["first"], default_runs["again"]
     assert first["kept"] == again["kept"]
     assert first["rejected"] == again["rejected"]
 
 
+@pytest.mark.slow
 def test_manifest_section(default_runs):
     (section,) = default_runs["first"]["section"]
     config = NearDupConfig()
@@ -173,6 +180,7 @@ def test_bucket_over_cap_becomes_a_chain():
     assert list(bucket_edges(((0, 1), ["a"]), cap=3)) == []
 
 
+@pytest.mark.slow
 def test_configured_variants(tmp_path):
     rng = random.Random(11)
     # A pair at Jaccard ~0.3: with 64 one-row bands LSH almost surely pairs them; only verification separates them.
@@ -224,6 +232,7 @@ def long_path(n: int, rng: random.Random) -> list[tuple[str, str]]:
     return [(min(a, b), max(a, b)) for a, b in zip(ids, ids[1:])]
 
 
+@pytest.mark.slow
 def test_beam_components_equal_union_find(tmp_path):
     rng = random.Random(5)
     docs = family_docs(1200, rng)
@@ -249,6 +258,7 @@ def test_beam_components_equal_union_find(tmp_path):
     assert path_labels == component_roots(path) and set(path_labels.values()) == {"n000000"}
 
 
+@pytest.mark.slow
 def test_label_check_fails_loudly():
     with pytest.raises(Exception, match="edge ends disagree"):
         with beam.Pipeline() as p:
