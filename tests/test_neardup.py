@@ -264,3 +264,15 @@ def test_label_check_fails_loudly():
         with beam.Pipeline() as p:
             labels = p | "Labels" >> beam.Create([("a", "a"), ("b", "b")])
             p | "Edges" >> beam.Create([("a", "b")]) | CheckLabels(labels)
+
+
+def test_config_bands_and_rows_go_together():
+    from pipelines.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match="bands and near_dup.rows go together"):
+        parse_config({"near_dup": {"bands": 10}})
+    with pytest.raises(ConfigError, match="exceeds num_perm"):
+        parse_config({"near_dup": {"bands": 20, "rows": 10, "num_perm": 128}})
+    assert lsh_shape(parse_config({"near_dup": {"bands": 16, "rows": 8}}).near_dup) == (16, 8)
+    assert lsh_shape(NearDupConfig()) == (21, 12)
+    assert lsh_shape(NearDupConfig(verify=False)) == (17, 15)
