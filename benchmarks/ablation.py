@@ -39,11 +39,10 @@ from pathlib import Path
 
 import yaml
 
-from common import REPO, machine, require_corpora
+from common import REPO, book_chunks, machine, require_corpora
 
 sys.path.insert(0, str(REPO))
 
-BOOK_CHUNK_CHARS = 3000
 HELD_OUT_EVERY = 5
 SENTENCES_PER_PARAGRAPH = 15
 VOCAB = 4096
@@ -69,19 +68,6 @@ SIZES = {
 }
 
 
-def _book_chunks(text: str) -> list[str]:
-    chunks, current, size = [], [], 0
-    for para in text.split("\n\n"):
-        current.append(para)
-        size += len(para) + 2
-        if size >= BOOK_CHUNK_CHARS:
-            chunks.append("\n\n".join(current))
-            current, size = [], 0
-    if current:
-        chunks.append("\n\n".join(current))
-    return chunks
-
-
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
@@ -95,7 +81,7 @@ def write_inputs(corpora: Path, folder: Path) -> tuple[list[dict], Path]:
     with gzip.open(corpora / "books" / "books.jsonl.gz", "rt", encoding="utf-8") as f:
         for line in f:
             book = json.loads(line)
-            for i, chunk in enumerate(_book_chunks(book["text"])):
+            for i, chunk in enumerate(book_chunks(book["text"])):
                 row = {"id": f"{book['id']}-{i:05d}", "text": chunk}
                 english = book.get("lang", "en") == "en"
                 (held_out if english and i % HELD_OUT_EVERY == 0 else train_rows).append(row)

@@ -22,6 +22,20 @@ def require_corpora() -> Path:
     return CORPORA
 
 
+def book_chunks(text: str, chunk_chars: int = 3000) -> list[str]:
+    """A book cut at blank lines into pieces of about `chunk_chars` characters (the last may be shorter)."""
+    chunks, current, size = [], [], 0
+    for para in text.split("\n\n"):
+        current.append(para)
+        size += len(para) + 2
+        if size >= chunk_chars:
+            chunks.append("\n\n".join(current))
+            current, size = [], 0
+    if current:
+        chunks.append("\n\n".join(current))
+    return chunks
+
+
 def machine() -> str:
     mem = psutil.virtual_memory().total / 2**30
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}"

@@ -52,10 +52,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common import REPO, machine, require_corpora, run_measured
+from common import REPO, book_chunks, machine, require_corpora, run_measured
 
 SHARDS = 8
-BOOK_CHUNK_CHARS = 3000
 SENTENCES_PER_PARAGRAPH = 15
 PERTURBED_SHARE = 0.5
 COPIES = 4
@@ -68,19 +67,6 @@ DATATROVE_FAMILY = {
 
 
 # ---------------------------------------------------------------- input
-
-def _book_chunks(text: str) -> list[str]:
-    chunks, current, size = [], [], 0
-    for para in text.split("\n\n"):
-        current.append(para)
-        size += len(para) + 2
-        if size >= BOOK_CHUNK_CHARS:
-            chunks.append("\n\n".join(current))
-            current, size = [], 0
-    if current:
-        chunks.append("\n\n".join(current))
-    return chunks
-
 
 def _html_texts(corpora: Path, cache: Path) -> list[tuple[str, str]]:
     """Main text of every HTML page (trafilatura, as gristmill's HTML reader), cached: extraction is slow."""
@@ -107,9 +93,9 @@ def base_documents(corpora: Path, workdir: Path) -> list[tuple[str, str]]:
     with gzip.open(corpora / "books" / "books.jsonl.gz", "rt", encoding="utf-8") as f:
         for line in f:
             book = json.loads(line)
-            docs += [(f"book-{book['id']}-{i:05d}", c) for i, c in enumerate(_book_chunks(book["text"]))]
+            docs += [(f"book-{book['id']}-{i:05d}", c) for i, c in enumerate(book_chunks(book["text"]))]
     shakespeare = (corpora / "books" / "raw" / "tinyshakespeare_en.txt").read_text(encoding="utf-8")
-    docs += [(f"book-shakespeare-{i:05d}", c) for i, c in enumerate(_book_chunks(shakespeare))]
+    docs += [(f"book-shakespeare-{i:05d}", c) for i, c in enumerate(book_chunks(shakespeare))]
     with open(corpora / "wiki" / "wikitext2_raw_test.jsonl", encoding="utf-8") as f:
         docs += [(f"wiki-{i:03d}", json.loads(line)["text"]) for i, line in enumerate(f)]
     for path in sorted((corpora / "web" / "cc_jsonl").glob("*.jsonl.gz")):

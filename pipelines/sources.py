@@ -254,18 +254,25 @@ def _decode_text_file(data: bytes) -> tuple[str | None, str | None]:
         return None, f"invalid UTF-8 at byte {err.start}"
 
 
-def read_text(file: InputFile) -> Iterator:
+def _read_whole(file: InputFile) -> tuple[bytes | None, beam.pvalue.TaggedOutput | None]:
+    """(the file's bytes, None), or (None, the error) when it cannot be read or is empty."""
     try:
-        if file.spec.text_mode == "line":
-            yield from _read_text_lines(file)
-            return
         with fsspec.open(file.url, "rb", compression="infer") as handle:
             data = handle.read()
     except Exception as err:
-        yield _error(file.url, 0, "byte", f"could not read: {type(err).__name__}: {err}")
-        return
+        return None, _error(file.url, 0, "byte", f"could not read: {type(err).__name__}: {err}")
     if not data:
-        yield _error(file.url, 0, "byte", "empty file")
+        return None, _error(file.url, 0, "byte", "empty file")
+    return data, None
+
+
+def read_text(file: InputFile) -> Iterator:
+    if file.spec.text_mode == "line":
+        yield from _read_text_lines(file)
+        return
+    data, error = _read_whole(file)
+    if error:
+        yield error
         return
     text, problem = _decode_text_file(data)
     if problem:
@@ -299,14 +306,9 @@ def _decode_html(data: bytes, declared: str | None = None) -> str:
 
 
 def read_html(file: InputFile) -> Iterator:
-    try:
-        with fsspec.open(file.url, "rb", compression="infer") as handle:
-            data = handle.read()
-    except Exception as err:
-        yield _error(file.url, 0, "byte", f"could not read: {type(err).__name__}: {err}")
-        return
-    if not data:
-        yield _error(file.url, 0, "byte", "empty file")
+    data, error = _read_whole(file)
+    if error:
+        yield error
         return
     yield _doc(file, file.located_id(""), extract_main_text(_decode_html(data)))
 
