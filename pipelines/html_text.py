@@ -8,7 +8,13 @@ navigation and footer text left in, at about a tenth of resiliparse's speed.
 
 from __future__ import annotations
 
+import logging
+
 import trafilatura
+
+# trafilatura logs every page it cannot parse at ERROR; such a page becomes a
+# `length:empty` rejection in the dataset, so the log line is only noise.
+logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
 
 def extract_main_text(html: str, url: str | None = None) -> str:
