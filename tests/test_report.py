@@ -96,6 +96,13 @@ def test_shard_edited_after_manifest_fails_the_gate(good, capsys):
     assert "shard row count" not in out  # same number of rows: only the checksum names the edit
 
 
+def test_shard_that_is_not_parquet_fails_the_gate(good, capsys):
+    (good / "data/part-00001.parquet").write_bytes(b"not parquet any more")
+    code, out = gate(good, capsys)
+    assert code == 1
+    assert "shard sha256 equals the manifest" in out and "data/part-00001.parquet" in out
+
+
 def test_broken_conservation_fails_the_gate(good, capsys):
     manifest = json.loads((good / "manifest.json").read_text())
     manifest["counts"]["input"] += 1
