@@ -18,12 +18,11 @@ import fsspec
 import pyarrow.parquet as pq
 
 from pipelines.config import CurateConfig
+from pipelines.dataset_manifest import FORMAT, MANIFEST
 from pipelines.errors import GristmillError
 from pipelines.schema import data_schema, rejected_schema
 from pipelines.sinks import errors_bytes, parquet_bytes, shard_name, write_file
 
-FORMAT = "gristmill-dataset-v1"
-MANIFEST = "manifest.json"
 STATS_DIR = "_stats"
 OUTPUT_DIRS = ("data", "rejected", "errors")
 # Rejection reasons' stage prefixes in pipeline order; the funnel lists them in this order.
@@ -151,13 +150,3 @@ def write_manifest(out_url: str, config: CurateConfig, files: list, skipped: lis
     write_file(f"{out_url}/{MANIFEST}", json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
     fs.rm(f"{root}/{STATS_DIR}", recursive=True)
     return manifest
-
-
-def read_manifest(dataset_dir: str) -> dict:
-    """The manifest of a finished dataset; a directory without one is not a (complete) dataset."""
-    url = f"{dataset_dir.rstrip('/')}/{MANIFEST}"
-    try:
-        with fsspec.open(url, "rb") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise GristmillError(f"no {MANIFEST} in {dataset_dir}: not a finished gristmill dataset") from None

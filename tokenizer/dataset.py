@@ -7,7 +7,6 @@ in that order, so a half-written or stray file in `data/` is never picked up.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -16,9 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 
+from pipelines.dataset_manifest import MANIFEST, load_manifest
 from pipelines.errors import GristmillError
-
-DATASET_FORMAT = "gristmill-dataset-v1"
 
 
 def val_threshold(val_fraction: float) -> int:
@@ -46,17 +44,9 @@ class Dataset:
     @classmethod
     def open(cls, root: str | Path) -> "Dataset":
         root = Path(root)
-        path = root / "manifest.json"
-        if not path.is_file():
-            raise GristmillError(f"{path}: no dataset manifest (is {root} a gristmill dataset directory?)")
-        raw = path.read_bytes()
-        try:
-            manifest = json.loads(raw)
-        except json.JSONDecodeError as err:
-            raise GristmillError(f"{path}: not valid JSON: {err}") from None
-        if manifest.get("format") != DATASET_FORMAT:
-            raise GristmillError(f"{path}: format is {manifest.get('format')!r}, expected {DATASET_FORMAT!r}")
-        shards = manifest.get("shards", {}).get("data")
+        path = root / MANIFEST
+        manifest, raw = load_manifest(root)
+        shards = manifest["shards"].get("data")
         if not isinstance(shards, list):
             raise GristmillError(f"{path}: missing the shards.data list")
         for shard in shards:

@@ -22,9 +22,9 @@ import pyarrow.parquet as pq
 import xxhash
 from tqdm import tqdm
 
+from pipelines.dataset_manifest import load_manifest
 from pipelines.errors import GristmillError
 
-DATASET_FORMAT = "gristmill-dataset-v1"
 # Above this many bytes of Parquet (kept + rejected), rows are sampled unless --sample says otherwise.
 FULL_LOAD_LIMIT_BYTES = 512 * 1024 * 1024
 AUTO_SAMPLE_DOCS = 100_000
@@ -68,22 +68,6 @@ class DatasetView:
             f"{self.sample_docs} documents: {len(self.kept)} kept and {len(self.rejected)} rejected rows. "
             "Shard checksums, row counts, id uniqueness and byte totals still cover every document (streamed per shard)."
         )
-
-
-def load_manifest(root: Path) -> dict:
-    path = root / "manifest.json"
-    if not path.is_file():
-        raise GristmillError(f"{path}: no manifest.json (is {root} a gristmill dataset directory?)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise GristmillError(f"{path}: not valid JSON: {err}") from None
-    if manifest.get("format") != DATASET_FORMAT:
-        raise GristmillError(f"{path}: format is {manifest.get('format')!r}, expected {DATASET_FORMAT!r}")
-    for key in ("counts", "shards"):
-        if not isinstance(manifest.get(key), dict):
-            raise GristmillError(f"{path}: missing the '{key}' section")
-    return manifest
 
 
 def _threshold(fraction: float) -> int:
@@ -188,7 +172,7 @@ def choose_sample(manifest: dict, root: Path, sample: int | None) -> int | None:
 def read_dataset(root: str | Path, sample: int | None = None, seed: int = 0) -> DatasetView:
     """Open the dataset in `root` through its manifest; `sample` documents (seeded) or all of them."""
     root = Path(root)
-    manifest = load_manifest(root)
+    manifest, _ = load_manifest(root)
     sample_docs = choose_sample(manifest, root, sample)
     reader = _Reader(root, manifest, sample_docs, seed)
     n_files = sum(len(manifest["shards"].get(k, [])) for k in ("data", "rejected", "errors"))
