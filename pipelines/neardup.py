@@ -28,6 +28,7 @@ import json
 import apache_beam as beam
 import numpy as np
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from pipelines.config import NearDupConfig
 from pipelines.minhash import HASH_SCHEME, estimated_jaccard, optimal_bands
@@ -78,7 +79,7 @@ def node_id(node: tuple) -> str:
 def load_array(url: str, dtype, columns: int = 1) -> np.ndarray:
     """A sidecar file as an array of `columns` columns (memory-mapped when local)."""
     fs, path = fsspec.core.url_to_fs(url)
-    if fs.protocol in ("file", ("file", "local")) or "file" in fs.protocol:
+    if isinstance(fs, LocalFileSystem):
         flat = np.memmap(path, dtype=dtype, mode="r") if fs.size(path) else np.empty(0, dtype=dtype)
     else:
         with fs.open(path, "rb") as handle:
@@ -310,19 +311,6 @@ class _ClusterStats(beam.CombineFn):
     def extract_output(self, acc):
         clusters, docs, largest = acc
         return {"clusters": clusters, "docs_in_clusters": docs, "duplicates_removed": docs - clusters, "largest_cluster": largest}
-
-
-COUNTED = ("docs_without_signature", "candidate_edges", "verified_edges", "residual_edges", "edges_label_checked")
-
-
-def _section(parts, base: dict) -> dict:
-    """The manifest section: parameters plus counts (zero where nothing was counted) and cluster statistics."""
-    stats = {name: 0 for name in COUNTED}
-    stats.update(_ClusterStats().extract_output(_ClusterStats().create_accumulator()))
-    for name, value in parts:
-        stats[name] = value
-    return {**base, "stats": dict(sorted(stats.items()))}
-
 
 
 class _ClusterInfo(beam.CombineFn):

@@ -181,3 +181,26 @@ def test_error_excerpts_hold_no_pii(curate, tmp_path):
     error = json.loads((out / "errors" / "part-00000.jsonl").read_text())
     assert "malformed JSON" in error["message"]
     assert "jane.doe@example.com" not in error["excerpt"] and "<EMAIL>" in error["excerpt"]
+
+
+@pytest.mark.slow
+def test_beam_start_up_notices_stay_off_the_terminal_unless_verbose(inputs, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from pipelines.beam_logs import NOISE
+
+    spine = tmp_path / "spine.yaml"
+    spine.write_text(SPINE_CONFIG)
+
+    def stderr_of(*flags):
+        cmd = [sys.executable, "-m", "pipelines.cli", *flags, "curate", "--config", str(spine), "--input", str(inputs),
+               "--output", str(tmp_path / f"out{len(flags)}"), *runner_args("multi_processing")]
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    quiet = stderr_of()
+    assert not NOISE.search(quiet), quiet
+    assert NOISE.search(stderr_of("-v"))  # the notices exist; the default level hides them
