@@ -21,7 +21,7 @@ class ModelSection(Section):
     n_layer: int = Field(default=12, ge=1)
     n_head: int = Field(default=12, ge=1)
     n_embd: int = Field(default=768, ge=2)
-    mlp: Literal["gelu", "swiglu"] = "gelu"
+    mlp: Literal["gelu", "swiglu"] = Field(default="swiglu", description="swiglu (Llama's MLP; exportable) or gelu")
     mlp_hidden: int = Field(default=0, ge=0, description="0: 4 * n_embd (gelu) or ~8/3 * n_embd (swiglu)")
     rope_theta: float = Field(default=10000.0, gt=0)
 
