@@ -111,3 +111,17 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     model.load_state_dict(state["model"])
     state["path"] = str(found)
     return model.to(device).eval(), state
+
+
+def init_weights(model, path: str | Path) -> Path:
+    """Copy a checkpoint's weights into `model` (`init_from`): same architecture; seq_len may differ (RoPE has no weights)."""
+    found = resolve(path)
+    state = load(found)
+    theirs = dict(state.get("model_config") or {})
+    ours = model.cfg.to_dict()
+    differ = sorted(k for k in ours.keys() | theirs.keys() if k != "seq_len" and ours.get(k) != theirs.get(k))
+    if differ:
+        shown = ", ".join(f"{k}: {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in differ)
+        raise GristmillError(f"init_from {found}: another model shape ({shown})")
+    model.load_state_dict(state["model"])
+    return found

@@ -95,3 +95,9 @@ class StreamDecoder:
             return ""
         new, self.shown = text[self.shown :], len(text)
         return new
+
+    def flush(self) -> str:
+        """Whatever is still held back (an incomplete character at the very end decodes as U+FFFD)."""
+        text = self.tok.decode(self.ids, skip_special_tokens=False)
+        new, self.shown = text[self.shown :], len(text)
+        return new
