@@ -1,7 +1,8 @@
 """Sampling from a trained GPT: greedy, temperature, top-k and top-p, with a KV cache.
 
 With the cache the prompt is run once and each new token then costs one position; without it
-(`use_cache=False`) every step reruns the whole sequence, as nanoGPT's sample.py does.
+(`use_cache=False`) every step reruns the whole sequence, as nanoGPT's sample.py does. Either way
+only the last position's logits are computed.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def generate_ids(
     cache = KVCache(model.cfg, 1, len(prompt) + budget, device, model.embed.weight.dtype) if use_cache else None
     step_input = torch.tensor([ids], device=device)
     for _ in range(budget):
-        logits = model(step_input if use_cache else torch.tensor([ids], device=device), cache=cache)[0, -1]
+        logits = model(step_input if use_cache else torch.tensor([ids], device=device), cache=cache, last_only=True)[0, -1]
         if vocab_limit is not None and vocab_limit < logits.numel():
             logits[vocab_limit:] = float("-inf")
         token = next_token(logits, temperature, top_k, top_p, generator)

@@ -204,11 +204,13 @@ class GPT(nn.Module):
         doc_ids: torch.Tensor | None = None,
         reduction: str = "mean",
         cache: KVCache | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
         """Logits (B, T, vocab) without targets; the cross-entropy loss with them (targets of -100 are ignored).
 
         `doc_ids` (B, T), when given, stops attention across document boundaries in a packed sequence.
         With a `cache`, `idx` continues the sequence the cache holds, at position `cache.pos`.
+        `last_only` computes the logits of the last position only (B, 1, vocab), all generation needs.
         """
         T = idx.shape[1]
         start = cache.pos if cache is not None else 0
@@ -222,6 +224,8 @@ class GPT(nn.Module):
             x = block(x, cos, sin, attn_mask, cache)
         if cache is not None:
             cache.pos += T
+        if last_only:
+            x = x[:, -1:]
         logits = F.linear(self.norm(x), self.embed.weight)
         if targets is None:
             return logits
