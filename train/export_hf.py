@@ -140,7 +140,6 @@ def export(checkpoint_path: str | Path, tokenizer_dir: str | Path, output: str |
         "bos_token_id": meta["eot_id"],
         "eos_token_id": [meta["eot_id"]] + ([end_id] if end_id is not None else []),
         "pad_token_id": meta["pad_id"],
-        "max_length": cfg.seq_len,
     }
     if n_tokens < cfg.vocab_size:  # padding rows of the rounded-up vocabulary: never sampled, as in gristmill
         generation["suppress_tokens"] = list(range(n_tokens, cfg.vocab_size))
