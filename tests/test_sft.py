@@ -154,3 +154,26 @@ def test_init_from_starts_pretraining_from_a_checkpoint_with_a_fresh_optimizer(t
     wide = config("wide", init_from="first", model={"n_layer": 1, "n_head": 2, "n_embd": 64})
     assert main(["train", "--config", wide]) != 0
     assert "another model shape (n_embd: 32 there, 64 here)" in capsys.readouterr().err
+
+
+def test_epochs_visit_every_example_once_and_resume_continues_exactly(task, tmp_path):
+    root, tokdir, train, val, _ = task
+    from train.sft import Example, batch_at
+
+    examples = [Example([i, i], [False, True], f"x:{i}") for i in range(10)]
+    firsts = [e.ids[0] for step in range(5) for e in batch_at(examples, step, 4, seed=1)]  # two epochs
+    assert sorted(firsts[:10]) == sorted(firsts[10:]) == list(range(10)) and firsts[:10] != firsts[10:]
+
+    save_checkpoint(tmp_path / "base", tiny_model(320, seed=0, seq_len=64))
+    def run(name, *flags):
+        config = finetune_config(tmp_path, tokdir, train, [], tmp_path / "base", out_dir=str(tmp_path / name),
+                                 schedule={"max_steps": 4, "warmup_steps": 1}, checkpoint={"every": 2, "keep": 5})
+        assert main(["finetune", "--config", config, *flags]) == 0
+    run("whole")
+    run("split")
+    (tmp_path / "split/checkpoints/step-00000004.pt").unlink()
+    run("split", "--resume")
+    whole = checkpoint.load(tmp_path / "whole/checkpoints/step-00000004.pt")["model"]
+    split = checkpoint.load(tmp_path / "split/checkpoints/step-00000004.pt")["model"]
+    for name, tensor in whole.items():
+        torch.testing.assert_close(split[name], tensor, atol=0, rtol=0)

@@ -17,7 +17,9 @@ import json
 import random
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -51,8 +53,8 @@ class FinetuneConfig(Section):
     tokenizer: str = Field(description="TOKDIR of the tokenizer the checkpoint was trained with")
     out_dir: str = "finetune-out"
     seed: int = 0
-    device: str = Field(default="auto", pattern="^(auto|cpu|cuda)$")
-    precision: str = Field(default="auto", pattern="^(auto|bf16|fp32)$")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "bf16", "fp32"] = Field(default="auto", description="auto: bf16 autocast on CUDA")
     log_every: int = Field(default=10, ge=1)
     data: FinetuneData
     optimizer: OptimizerSection = Field(default_factory=lambda: OptimizerSection(lr=1e-4, weight_decay=0.0))
@@ -167,14 +169,18 @@ def collate(examples: list[Example], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input": inputs, "target": targets}
 
 
+@lru_cache(maxsize=2)
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
 def batch_at(examples: list[Example], step: int, batch_size: int, seed: int) -> list[Example]:
     """Batch `step` of the stream of per-epoch seeded permutations of the examples."""
     n = len(examples)
     picked = []
     for position in range(step * batch_size, (step + 1) * batch_size):
         epoch, offset = divmod(position, n)
-        order = np.random.default_rng([seed, epoch]).permutation(n)
-        picked.append(examples[order[offset]])
+        picked.append(examples[epoch_order(n, seed, epoch)[offset]])
     return picked
 
 
