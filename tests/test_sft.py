@@ -123,9 +123,9 @@ def test_a_tiny_model_learns_a_synthetic_instruction_set(task, capsys):
     right = 0
     for record in val_records:
         ids, _ = template.render([{"role": "user", "content": record["prompt"]}], add_generation_prompt=True)
-        out = list(generate_ids(tuned, ids, 12, temperature=0, stop_ids={template.end_id}))
+        out = list(generate_ids(tuned, ids, 30, temperature=0, stop_ids={template.end_id}))
         right += tok.decode(out[:-1]) == record["response"] and out[-1] == template.end_id
-    assert right >= len(val_records) // 2, f"{right} of {len(val_records)} held-out answers right"
+    assert right >= 10, f"{right} of {len(val_records)} held-out answers right"
 
 
 def test_init_from_starts_pretraining_from_a_checkpoint_with_a_fresh_optimizer(tmp_path, capsys):
