@@ -115,9 +115,10 @@ class Attention(nn.Module):
         if cache is not None:
             start = cache.pos
             k, v = cache.update(self.layer, k, v)
-            if T > 1:  # new position i (absolute start + i) sees keys 0 .. start + i
+            if start and T > 1:  # new position i (absolute start + i) sees keys 0 .. start + i
                 attn_mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+            # The prompt (start 0) is plain causal; a single new token sees every cached key.
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=start == 0 and T > 1)
         elif attn_mask is None:
             # Causal without an explicit mask: the path that reaches the flash kernel on GPU.
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -214,9 +215,12 @@ class GPT(nn.Module):
         """
         T = idx.shape[1]
         start = cache.pos if cache is not None else 0
-        limit = cache.max_len if cache is not None else self.cfg.seq_len
-        if start + T > limit:
-            raise ValueError(f"sequence of {start + T} tokens is longer than the model's seq_len {limit}")
+        if cache is not None and start + T > cache.max_len:
+            raise ValueError(f"sequence of {start + T} tokens is longer than the cache's {cache.max_len} positions")
+        if start + T > self.cfg.seq_len:
+            raise ValueError(f"sequence of {start + T} tokens is longer than the model's seq_len {self.cfg.seq_len}")
+        if cache is not None and doc_ids is not None:
+            raise ValueError("doc_ids and a KV cache cannot be combined")
         cos, sin = self.rope_cos[start : start + T], self.rope_sin[start : start + T]
         attn_mask = document_mask(doc_ids) if doc_ids is not None else None
         x = self.embed(idx)
