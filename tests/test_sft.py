@@ -177,3 +177,16 @@ def test_epochs_visit_every_example_once_and_resume_continues_exactly(task, tmp_
     split = checkpoint.load(tmp_path / "split/checkpoints/step-00000004.pt")["model"]
     for name, tensor in whole.items():
         torch.testing.assert_close(split[name], tensor, atol=0, rtol=0)
+
+
+def test_finetune_config_errors_name_the_problem(tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text("finetune:\n  tokenizer: t\n  data: {train: x.jsonl, batchsize: 2}\n")
+    assert main(["finetune", "--config", str(tmp_path / "bad.yaml")]) != 0
+    err = capsys.readouterr().err
+    assert "'init_from': Field required" in err and "unknown key 'data.batchsize'" in err
+    from train.sft import load_finetune_config
+
+    (tmp_path / "ok.yaml").write_text("init_from: run\ntokenizer: tok\ndata: {train: a.jsonl}\noptimizer: {lr: 0.001}\n")
+    cfg = load_finetune_config(tmp_path / "ok.yaml", ["data.batch_size=4"])
+    assert cfg.init_from == str(tmp_path / "run") and cfg.data.train == [str(tmp_path / "a.jsonl")]
+    assert cfg.data.batch_size == 4 and cfg.optimizer.lr == 1e-3 and cfg.optimizer.weight_decay == 0.0

@@ -48,6 +48,21 @@ class FinetuneData(Section):
         return [value] if isinstance(value, str) else value
 
 
+class FinetuneOptimizer(OptimizerSection):
+    lr: float = Field(default=1e-4, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+
+
+class FinetuneSchedule(ScheduleSection):
+    max_steps: int = Field(default=500, ge=1)
+    warmup_steps: int = Field(default=20, ge=0)
+
+
+class FinetuneEval(EvalSection):
+    every: int = Field(default=100, ge=0, description="steps between evaluations; 0 = only at the end")
+    max_batches: int | None = Field(default=None, ge=1, description="null = all held-out examples")
+
+
 class FinetuneConfig(Section):
     init_from: str = Field(description="checkpoint file or train run directory whose weights start the run")
     tokenizer: str = Field(description="TOKDIR of the tokenizer the checkpoint was trained with")
@@ -57,10 +72,10 @@ class FinetuneConfig(Section):
     precision: Literal["auto", "bf16", "fp32"] = Field(default="auto", description="auto: bf16 autocast on CUDA")
     log_every: int = Field(default=10, ge=1)
     data: FinetuneData
-    optimizer: OptimizerSection = Field(default_factory=lambda: OptimizerSection(lr=1e-4, weight_decay=0.0))
-    schedule: ScheduleSection = Field(default_factory=lambda: ScheduleSection(max_steps=500, warmup_steps=20))
+    optimizer: FinetuneOptimizer = Field(default_factory=FinetuneOptimizer)
+    schedule: FinetuneSchedule = Field(default_factory=FinetuneSchedule)
     checkpoint: CheckpointSection = Field(default_factory=CheckpointSection)
-    eval: EvalSection = Field(default_factory=lambda: EvalSection(every=100, max_batches=None))
+    eval: FinetuneEval = Field(default_factory=FinetuneEval)
 
 
 def load_finetune_config(path: str | Path, overrides: list[str] = ()) -> FinetuneConfig:
