@@ -6,7 +6,7 @@ JSONL pages) is repeated until the scale's size is reached; every copy after
 the first has a seeded `--substitute` share of its words replaced by other
 words of the same document, so copies are neither exact nor near duplicates
 (a 5-gram survives with probability (1 - p)^5: Jaccard ~0.28 at p = 0.2) and
-every stage does its full work at every scale. Files of ~32 MB, so the runner
+every stage does its full work at every scale. Files of ~4 MB, so the runner
 has units to spread. The default curate config runs (language, Gopher, FineWeb,
 exact and near-dup, PII, bias; C4 and the classifier are off by default).
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from common import book_chunks, machine, require_corpora, run_measured
 
-FILE_BYTES = 32 << 20
+FILE_BYTES = 4 << 20
 _WORD = re.compile(r"\S+")
 
 
