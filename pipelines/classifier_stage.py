@@ -22,12 +22,13 @@ _QUANTILES = 1001
 
 
 class _Score(beam.DoFn):
-    def __init__(self, model_path: str):
+    def __init__(self, model_path: str, label: str):
         self._model_path = model_path
+        self._label = label
         self._scorer = None
 
     def setup(self):
-        self._scorer = QualityClassifier(self._model_path)
+        self._scorer = QualityClassifier(self._model_path, label=self._label)
 
     def process(self, doc: dict):
         yield {**doc, "quality_score": self._scorer.score(doc["text"])}
@@ -60,7 +61,7 @@ class ClassifierStage(beam.PTransform):
         self._cut = None
 
     def expand(self, docs):
-        scored = docs | "Score" >> beam.ParDo(_Score(self._config.model_path))
+        scored = docs | "Score" >> beam.ParDo(_Score(self._config.model_path, self._config.label))
         if self._config.top_percentile is None:
             self._cut = scored.pipeline | "Threshold" >> beam.Create([self._config.threshold])
         else:
@@ -83,6 +84,7 @@ class ClassifierStage(beam.PTransform):
         return self._cut | "ClassifierManifest" >> beam.Map(
             lambda cut: {
                 "model_path": config.model_path,
+                "label": config.label,
                 "mode": mode,
                 "top_percentile": config.top_percentile,
                 "cut_score": cut,
