@@ -78,14 +78,14 @@ class DecontaminationSettings(BaseModel):
         return self
 
 
-def words(text: str) -> list[bytes]:
-    """The normalised words of `text`, UTF-8 encoded."""
-    return [w.encode("utf-8") for w in _PUNCT.sub("", text.lower()).split()]
+def words(text: str) -> list[str]:
+    """The normalised words of `text`."""
+    return _PUNCT.sub("", text.lower()).split()
 
 
 def word_hashes(text: str) -> np.ndarray:
     tokens = words(text)
-    return np.fromiter(map(xxhash.xxh3_64_intdigest, tokens), dtype=np.uint64, count=len(tokens))
+    return np.fromiter(map(xxhash.xxh3_64_intdigest, map(str.encode, tokens)), dtype=np.uint64, count=len(tokens))
 
 
 def gram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
@@ -98,6 +98,32 @@ def gram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
         acc *= _MULT
         acc += hashes[k : k + count]
     return acc
+
+
+def grams_of_lengths(hashes: np.ndarray, lengths: list[int]) -> np.ndarray:
+    """`gram_hashes` for each length, concatenated; shorter grams extend into longer ones (one pass)."""
+    out = []
+    acc = hashes.copy()
+    for k in range(1, max(lengths) + 1):
+        if k > 1:
+            acc = acc[:-1] * _MULT + hashes[k - 1 :]
+        if not len(acc):
+            break
+        if k in lengths:
+            out.append(acc)
+    return np.concatenate(out) if out else np.empty(0, dtype=np.uint64)
+
+
+def _bitmap_bits(entries: int) -> int:
+    """log2 of the prefilter's size in bits: about 16 bits per entry, so 1 in 16 absent n-grams gets past it."""
+    return int(min(32, max(16, np.ceil(np.log2(max(entries, 1) * 16)))))
+
+
+def make_bitmap(hashes: np.ndarray, bits: int) -> np.ndarray:
+    slots = (hashes >> np.uint64(64 - bits)).astype(np.int64)
+    bitmap = np.zeros(1 << (bits - 3), dtype=np.uint8)
+    np.bitwise_or.at(bitmap, slots >> 3, (1 << (slots & 7)).astype(np.uint8))
+    return bitmap
 
 
 # --- reading eval sets -------------------------------------------------------
@@ -168,6 +194,14 @@ class DecontaminationIndex:
     item_ngrams: np.ndarray  # uint32, distinct n-grams of each item
     lengths: list[int]  # n-gram lengths in the index: ngram, and shorter whole segments
     set_stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    bitmap: np.ndarray | None = None  # prefilter over the top bits of the hashes, built on first use
+
+    def _candidates(self, grams: np.ndarray) -> np.ndarray:
+        if self.bitmap is None:
+            self.bitmap = make_bitmap(self.hashes, _bitmap_bits(len(self.hashes)))
+        bits = int(np.log2(len(self.bitmap))) + 3
+        slots = (grams >> np.uint64(64 - bits)).astype(np.int64)
+        return grams[(self.bitmap[slots >> 3] >> (slots & 7).astype(np.uint8)) & 1 == 1]
 
     @property
     def nbytes(self) -> int:
@@ -178,8 +212,10 @@ class DecontaminationIndex:
         """{set name: ids of its items the text matches}, sets in config order, items in file order."""
         if not len(self.hashes):
             return {}
-        hashes = word_hashes(text)
-        grams = np.unique(np.concatenate([gram_hashes(hashes, n) for n in self.lengths]))
+        grams = self._candidates(grams_of_lengths(word_hashes(text), self.lengths))
+        if not len(grams):
+            return {}
+        grams = np.unique(grams)
         left = np.searchsorted(self.hashes, grams, side="left")
         hit = left < len(self.hashes)
         hit[hit] = self.hashes[left[hit]] == grams[hit]

@@ -44,7 +44,7 @@ def verdict(s, text):
 
 
 def test_normalisation_folds_case_punctuation_and_spacing():
-    assert words("Hello,  WORLD!\n\tIt's   ok_ish — “yes”") == [b"hello", b"world", b"its", b"okish", b"yes"]
+    assert words("Hello,  WORLD!\n\tIt's   ok_ish — “yes”") == ["hello", "world", "its", "okish", "yes"]
 
 
 def test_thirteen_shared_words_reject_and_twelve_do_not(tmp_path):
@@ -214,3 +214,21 @@ def test_real_eval_set_planted_in_real_text(corpora, tmp_path):
     planted = articles[0][:2000] + "\n" + docstring + "\n" + articles[0][2000:]
     reason, detail = judge({"text": planted})[1]
     assert reason == "decontamination:humaneval" and "HumanEval/42" in json.loads(detail)["humaneval"]
+
+
+def test_incremental_grams_and_prefilter_keep_every_indexed_ngram():
+    from quality.decontamination import _bitmap_bits, gram_hashes, grams_of_lengths, make_bitmap
+
+    rng = np.random.default_rng(0)
+    hashes = rng.integers(0, 2**63, size=40, dtype=np.uint64)
+    expected = np.concatenate([gram_hashes(hashes, 9), gram_hashes(hashes, 13)])
+    assert np.array_equal(grams_of_lengths(hashes, [13, 9]), expected)
+    assert len(grams_of_lengths(hashes[:5], [13, 9])) == 0
+    entries = np.sort(rng.integers(0, 2**64 - 1, size=5000, dtype=np.uint64))
+    bits = _bitmap_bits(len(entries))
+    bitmap = make_bitmap(entries, bits)
+    slots = (entries >> np.uint64(64 - bits)).astype(np.int64)
+    assert ((bitmap[slots >> 3] >> (slots & 7).astype(np.uint8)) & 1).all()
+    others = rng.integers(0, 2**64 - 1, size=20000, dtype=np.uint64)
+    oslots = (others >> np.uint64(64 - bits)).astype(np.int64)
+    assert ((bitmap[oslots >> 3] >> (oslots & 7).astype(np.uint8)) & 1).mean() < 0.1
