@@ -11,7 +11,7 @@ and the Common Crawl WET documents. None of those sources holds the eval sets.
 Planted documents: a clean document with one eval item inserted as its own
 paragraph at a random paragraph break, in one of four variants: verbatim,
 re-cased, re-spaced (whitespace runs, newlines and tabs between words, a space
-before punctuation), and words changed (one word in 20, at least one, replaced
+before punctuation that ends a word), and words changed (one word in 20, at least one, replaced
 by a word of the host document). Recall = planted documents rejected; a planted
 document counts as found only if its detail names the planted item.
 
@@ -107,7 +107,7 @@ def variant(text: str, kind: str, host_words: list[str], rng: random.Random) -> 
         return rng.choice([str.upper, str.title, str.swapcase])(text)
     if kind == "respaced":
         spaced = re.sub(r" +", lambda _: rng.choice(["  ", "\n", " \t ", "   ", " "]), text)
-        return re.sub(r"(\w)([,.;:!?])", r"\1 \2", spaced)
+        return re.sub(r"(\w)([,.;:!?])(?=\s|$)", r"\1 \2", spaced)
     if kind == "words_changed":
         tokens = text.split(" ")
         for i in rng.sample(range(len(tokens)), max(1, len(tokens) // 20)):
@@ -137,7 +137,7 @@ def planted_documents(clean: list[dict], items, n: int, seed: int) -> list[dict]
 
 def evaluate(judge, planted, clean):
     by_variant = defaultdict(lambda: [0, 0])
-    by_length = defaultdict(lambda: [0, 0])
+    by_length = defaultdict(lambda: [0, 0])  # (variant, item length bucket)
     misses = []
     for doc in planted:
         rejection = judge(doc)[1]
@@ -145,8 +145,8 @@ def evaluate(judge, planted, clean):
         by_variant[doc["variant"]][0] += found
         by_variant[doc["variant"]][1] += 1
         bucket = "<13" if doc["item_words"] < 13 else "13-25" if doc["item_words"] <= 25 else ">25"
-        by_length[bucket][0] += found
-        by_length[bucket][1] += 1
+        by_length[doc["variant"], bucket][0] += found
+        by_length[doc["variant"], bucket][1] += 1
         if not found:
             misses.append(doc)
     false_positives = [(doc, r) for doc in clean if (r := judge(doc)[1]) is not None]
@@ -210,10 +210,11 @@ def datatrove_comparison(sets, planted, clean, n: int, ours_judge) -> dict:
 
 
 def big_index_figures(corpora: Path, folder: Path, web_docs: list[dict]) -> dict:
-    """A 100,000-item eval set (20-word pieces of the books, in order) : index size, build time, judge speed on web text."""
+    """A 100,000-item eval set (consecutive pieces of the books, up to 20 words each): index size, build time, judge speed on web text."""
     with gzip.open(corpora / "books" / "books.jsonl.gz", "rt", encoding="utf-8") as f:
         stream = [w for book in map(json.loads, f) for w in book["text"].split()]
-    rows = [{"text": " ".join(stream[i : i + 20])} for i in range(0, 100_000 * 20, 20)]
+    size = min(20, len(stream) // 100_000)
+    rows = [{"text": " ".join(stream[i : i + size])} for i in range(0, 100_000 * size, size)]
     path = folder / "big.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     settings = DecontaminationSettings(sets=[{"name": "big", "path": str(path)}])
@@ -225,7 +226,7 @@ def big_index_figures(corpora: Path, folder: Path, web_docs: list[dict]) -> dict
     judge = make_decontamination_judge(settings, index_path=str(folder / "big_index"))
     cpu = timed(judge, web_docs, 2)
     mb = sum(len(d["text"].encode()) for d in web_docs) / 1e6
-    return {"items": index.set_stats["big"]["items_indexed"], "entries": len(index.hashes), "bytes": index.nbytes,
+    return {"items": index.set_stats["big"]["items_indexed"], "item_words": size, "entries": len(index.hashes), "bytes": index.nbytes,
             "on_disk": on_disk, "build_s": build_s, "docs_per_s": len(web_docs) / cpu, "mb_per_s": mb / cpu}
 
 
@@ -260,13 +261,11 @@ def main():
             for name, st in index.set_stats.items():
                 print(f"  set {name}: {st}")
             print(f"  recall: {found}/{len(planted)} = {found / len(planted):.4f}")
+            print(f"    {'variant':14s} {'all':>18s} " + " ".join(f"{'words ' + b:>18s}" for b in ("<13", "13-25", ">25")))
             for kind in VARIANTS:
                 hit, total = by_variant[kind]
-                print(f"    {kind:14s} {hit}/{total} = {hit / total:.4f}")
-            for bucket in ("<13", "13-25", ">25"):
-                hit, total = by_length[bucket]
-                if total:
-                    print(f"    item words {bucket:6s} {hit}/{total} = {hit / total:.4f}")
+                cells = [f"{h}/{t} = {h / t:.3f}" if t else "-" for h, t in (by_length[kind, b] for b in ("<13", "13-25", ">25"))]
+                print(f"    {kind:14s} {f'{hit}/{total} = {hit / total:.3f}':>18s} " + " ".join(f"{c:>18s}" for c in cells))
             print(f"  false positives: {len(fps)}/{len(clean)} = {len(fps) / len(clean):.4%}")
             for doc, rejection in fps[:10]:
                 print(f"    FP {doc['id']}: {rejection[0]} {rejection[1][:120]}")
@@ -298,7 +297,7 @@ def main():
                   f"({result['dt_s'] / result['ours_s']:.1f}x)")
         web = [d for d in clean if d["kind"] == "web"]
         big = big_index_figures(corpora, tmp, web)
-        print(f"\n## 100k-item index: {big['items']:,} items, {big['entries']:,} entries, {big['bytes'] / 1e6:.1f} MB in memory, "
+        print(f"\n## 100k-item index: {big['items']:,} items of {big['item_words']} words, {big['entries']:,} entries, {big['bytes'] / 1e6:.1f} MB in memory, "
               f"{big['on_disk'] / 1e6:.1f} MB on disk, built in {big['build_s']:.1f} s; judge on {len(web)} web pages: "
               f"{big['docs_per_s']:,.0f} docs/s, {big['mb_per_s']:.1f} MB/s per core")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")

@@ -11,6 +11,8 @@ shorter than `ngram` words is indexed whole, as one shorter n-gram, if it has
 at least `min_item_words` words (a three-word answer such as "the French
 Revolution" would otherwise match half the web; GPT-3 used 8). An item with no
 segment that long is counted as `items_too_short`, never dropped silently.
+N-grams made only of numbers and one-character words are not indexed: HumanEval's
+"1, 2, 3, ..., 11" would otherwise match every page with pagination links.
 
 The index is compact: each n-gram hashed to 64 bits (xxh3 of each word,
 combined by a polynomial over the word hashes), a sorted `uint64` array with a
@@ -55,6 +57,7 @@ class EvalSet(BaseModel):
     path: str = Field(description="local .jsonl, .jsonl.gz or .parquet file, one item per row")
     fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1, description="fields holding the item's text")
     id_field: str | None = Field(default=None, description="field holding the item id; default: the row number from 0")
+    ngram: int | None = Field(default=None, ge=1, le=64, description="words per n-gram for this set; default: decontamination.ngram")
 
 
 class DecontaminationSettings(BaseModel):
@@ -81,6 +84,11 @@ class DecontaminationSettings(BaseModel):
 def words(text: str) -> list[str]:
     """The normalised words of `text`."""
     return _PUNCT.sub("", text.lower()).split()
+
+
+def _uninformative(word: str) -> bool:
+    """Digits or one character: an n-gram of only such words is a page counter or a list of numbers, not an item."""
+    return len(word) == 1 or word.isdigit()
 
 
 def word_hashes(text: str) -> np.ndarray:
@@ -192,7 +200,7 @@ class DecontaminationIndex:
     item_ids: list[str]
     item_set: np.ndarray  # uint16, set number of each item
     item_ngrams: np.ndarray  # uint32, distinct n-grams of each item
-    lengths: list[int]  # n-gram lengths in the index: ngram, and shorter whole segments
+    lengths: list[int]  # n-gram lengths in the index: each set's ngram, and shorter whole segments
     set_stats: dict[str, dict[str, int]] = field(default_factory=dict)
     bitmap: np.ndarray | None = None  # prefilter over the top bits of the hashes, built on first use
 
@@ -252,26 +260,30 @@ def load_index(folder: str | Path) -> DecontaminationIndex:
 
 def build_index(settings: DecontaminationSettings) -> DecontaminationIndex:
     """Read every eval set and hash its items; raises `EvalSetError` on any unreadable row."""
-    n = settings.ngram
     chunks_h: list[np.ndarray] = []
     chunks_i: list[np.ndarray] = []
     item_ids: list[str] = []
     item_set: list[int] = []
     item_ngrams: list[int] = []
-    lengths = {n}
+    lengths: set[int] = set()
     stats: dict[str, dict[str, int]] = {}
     for set_no, eval_set in enumerate(settings.sets):
+        n = eval_set.ngram or settings.ngram
         counts = {"items_read": 0, "items_indexed": 0, "items_too_short": 0, "ngrams": 0}
         for item_id, segments in read_items(eval_set):
             counts["items_read"] += 1
             grams = []
             for segment in segments:
-                hashes = word_hashes(segment)
-                if len(hashes) < settings.min_item_words:
+                tokens = words(segment)
+                if len(tokens) < settings.min_item_words:
                     continue
-                size = min(n, len(hashes))
-                lengths.add(size)
-                grams.append(gram_hashes(hashes, size))
+                size = min(n, len(tokens))
+                informative = np.fromiter((not _uninformative(t) for t in tokens), dtype=np.int64, count=len(tokens))
+                window = np.convolve(informative, np.ones(size, dtype=np.int64), mode="valid")
+                kept = gram_hashes(word_hashes(segment), size)[window > 0]
+                if len(kept):
+                    lengths.add(size)
+                    grams.append(kept)
             if not grams:
                 counts["items_too_short"] += 1
                 continue
@@ -289,7 +301,7 @@ def build_index(settings: DecontaminationSettings) -> DecontaminationIndex:
     items = np.concatenate(chunks_i) if chunks_i else np.empty(0, dtype=np.uint32)
     order = np.lexsort((items, hashes))
     return DecontaminationIndex(
-        ngram=n,
+        ngram=settings.ngram,
         min_matches=settings.min_matches,
         set_names=[s.name for s in settings.sets],
         hashes=hashes[order],

@@ -232,3 +232,23 @@ def test_incremental_grams_and_prefilter_keep_every_indexed_ngram():
     others = rng.integers(0, 2**64 - 1, size=20000, dtype=np.uint64)
     oslots = (others >> np.uint64(64 - bits)).astype(np.int64)
     assert ((bitmap[oslots >> 3] >> (oslots & 7).astype(np.uint8)) & 1).mean() < 0.1
+
+
+def test_number_runs_are_not_indexed(tmp_path):
+    item = "Given a list such as 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14 return the sum of the odd ones"
+    s = settings(tmp_path, [{"text": item}])
+    assert verdict(s, "Pages: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 next") is None
+    assert verdict(s, "Hex digits a b c d e f 0 1 2 3 4 5 6 7") is None
+    assert verdict(s, f"Homework: {item}.") is not None
+    assert verdict(s, "such as 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and more") is not None  # has real words
+
+
+def test_a_set_can_use_its_own_ngram(tmp_path):
+    a = write_jsonl(tmp_path / "long.jsonl", [{"text": ITEM}])
+    short = "Seven wooden boats were anchored in the harbour while the storm passed slowly over the island"
+    b = write_jsonl(tmp_path / "short.jsonl", [{"text": short}])
+    s = DecontaminationSettings(sets=[{"name": "long", "path": a}, {"name": "short", "path": b, "ngram": 8}])
+    eight_of_short = " ".join(short.split()[4:12])
+    eight_of_long = " ".join(ITEM.split()[4:12])
+    assert verdict(s, f"{FILLER} {eight_of_short}.") == ("decontamination:short", '{"short":["0"]}')
+    assert verdict(s, f"{FILLER} {eight_of_long}.") is None  # the other set keeps 13
