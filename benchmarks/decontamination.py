@@ -201,9 +201,12 @@ def datatrove_comparison(sets, planted, clean, n: int, ours_judge) -> dict:
         start = time.process_time()
         our_verdicts = [ours_judge(d)[1] is not None for d in docs]
         our_time = time.process_time() - start
+        differ = Counter()
         for d, dt, ours in zip(docs, dt_verdicts, our_verdicts):
             agree[("planted" if "variant" in d else "clean", ours, dt)] += 1
-        return {"docs": len(docs), "table": agree, "dt_s": dt_time, "ours_s": our_time,
+            if ours != dt:
+                differ[("gristmill only" if ours else "datatrove only", d.get("variant"), d.get("item_words", 0) >= 13)] += 1
+        return {"docs": len(docs), "table": agree, "differ": differ, "dt_s": dt_time, "ours_s": our_time,
                 "planted_found_dt": sum(dt for d, dt in zip(docs, dt_verdicts) if "variant" in d),
                 "planted_found_ours": sum(o for d, o in zip(docs, our_verdicts) if "variant" in d),
                 "planted": sum("variant" in d for d in docs)}
@@ -293,6 +296,8 @@ def main():
             for key, count in sorted(result["table"].items()):
                 kind, ours, dt = key
                 print(f"  {kind:8s} gristmill {'reject' if ours else 'keep  '} datatrove {'reject' if dt else 'keep  '}: {count}")
+            for (who, kind, long_item), count in sorted(result["differ"].items(), key=str):
+                print(f"    {who}: {kind}, item {'>=' if long_item else '<'} 13 words: {count}")
             print(f"  CPU s: datatrove {result['dt_s']:.1f}, gristmill {result['ours_s']:.2f} "
                   f"({result['dt_s'] / result['ours_s']:.1f}x)")
         web = [d for d in clean if d["kind"] == "web"]

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 _SPACE = re.compile(r"\s+")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
+_BLANK_RUN = re.compile(r"\n(?:[ \t\r\f\v]*\n)+")
 
 HashStats = tuple[int, tuple[str, ...]]  # documents holding the hash, the keep_first smallest of their ids
 
@@ -107,23 +108,22 @@ def hashes_to_remove(
 def remove_units(text: str, remove: Collection[int], settings: LineDedupSettings) -> tuple[str, int, int]:
     """(text without the units whose hash is in `remove`, units removed, UTF-8 bytes removed).
 
-    A removed unit goes with its separator; the other units and separators stay as they were.
+    A removed unit goes with its separator. Where anything was removed, the blank lines left
+    behind are squeezed (a run of blank lines becomes one, none at the start or end); a
+    document with nothing removed comes back unchanged.
     """
     if not remove:
         return text, 0, 0
-    kept, removed, removed_bytes = [], 0, 0
+    kept, removed = [], 0
     for unit, sep, h in _keyed_units(text, settings):
         if h is not None and h in remove:
             removed += 1
-            removed_bytes += len((unit + sep).encode("utf-8"))
         else:
             kept.append(unit + sep)
     if not removed:
         return text, 0, 0
-    new_text = "".join(kept)
-    stripped = new_text.rstrip("\n")
-    removed_bytes += len(new_text.encode("utf-8")) - len(stripped.encode("utf-8"))  # separators left dangling at the end
-    return stripped, removed, removed_bytes
+    new_text = _BLANK_RUN.sub("\n\n", "".join(kept)).strip("\n")
+    return new_text, removed, len(text.encode("utf-8")) - len(new_text.encode("utf-8"))
 
 
 def redacted_unit(unit: str, max_chars: int = 200) -> str:

@@ -73,8 +73,18 @@ def test_paragraph_unit_and_min_chars():
     assert [d["text"] for d, _ in result.docs][1] == "Story 1 begins here.\nIt goes on.\n\nOK"
     s1 = LineDedupSettings(unit="paragraph", min_chars=1)  # now "OK" counts too, and goes
     assert [d["text"] for d, _ in dedup_reference(docs, s1).docs][1] == "Story 1 begins here.\nIt goes on."
-    lines = dedup_reference(docs, LineDedupSettings(min_chars=3))  # "It goes on." is a repeated line; blank lines stay
-    assert [d["text"] for d, _ in lines.docs][2] == "Story 2 begins here.\n\n\nOK"
+    lines = dedup_reference(docs, LineDedupSettings(min_chars=3))  # "It goes on." is a repeated line too
+    assert [d["text"] for d, _ in lines.docs][2] == "Story 2 begins here.\n\nOK"  # blank lines left behind squeezed
+
+
+def test_blank_lines_left_behind_are_squeezed_and_bytes_counted():
+    s = LineDedupSettings()
+    text = "\n  • Home\n\n  • News\n  \n\nThe article text.\n\n\n\nSecond paragraph.\n  • Home\n"
+    h = set(unit_hashes("• Home\n• News", s))
+    new, units, removed_bytes = remove_units(text, h, s)
+    assert new == "The article text.\n\nSecond paragraph." and units == 3
+    assert removed_bytes == len(text.encode()) - len(new.encode())
+    assert remove_units(text, {12345}, s) == (text, 0, 0)  # nothing removed: unchanged, blank lines and all
 
 
 def test_document_left_empty_is_rejected():
