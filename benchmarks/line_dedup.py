@@ -72,9 +72,11 @@ def main():
         cpu = time.process_time() - start
         changed = sum(after["text"] != before["text"] for (after, _), before in zip(result.docs, docs))
         emptied = sum(r is not None for _, r in result.docs)
+        visible = sum(len("".join(d["text"].split())) for d in docs)
+        visible_after = sum(len("".join(after["text"].split())) for after, _ in result.docs)
         print(f"\n## {label}")
         print(f"  bytes removed {result.bytes_removed:,} of {result.bytes_in:,} = {result.bytes_removed / result.bytes_in:.2%}; "
-              f"units removed {result.units_removed:,}; documents changed {changed}, emptied {emptied}; "
+              f"non-whitespace characters removed {(visible - visible_after) / visible:.2%}; units removed {result.units_removed:,}; documents changed {changed}, emptied {emptied}; "
               f"{len(docs) / cpu:,.0f} docs/s ({total / 1e6 / cpu:.1f} MB/s) per core")
         print("  most repeated units (documents holding them):")
         for text, count in result.top_units:
@@ -82,9 +84,10 @@ def main():
         if label.startswith("line, min_chars 1, max_docs 1"):
             ranked = sorted(zip(result.docs, docs), key=lambda pair: len(pair[1]["text"]) - len(pair[0][0]["text"]), reverse=True)
             for (after, _), before in ranked[: args.samples]:
-                removed = [line for line in before["text"].split("\n") if line not in set(after["text"].split("\n"))]
+                kept_lines = set(after["text"].split("\n"))
+                removed = [line for line in before["text"].split("\n") if line.strip() and line not in kept_lines]
                 print(f"\n  sample {before['id']}: {len(before['text']):,} -> {len(after['text']):,} chars; "
-                      f"{len(removed)} lines removed, e.g.:")
+                      f"{len(removed)} non-blank lines removed, e.g.:")
                 for line in removed[:8]:
                     print(f"    - {redacted_unit(line, 100)!r}")
                 print(f"    kept begins: {redacted_unit(after['text'][:300].replace(chr(10), ' / '), 300)!r}")
