@@ -19,7 +19,9 @@ Throughput: the judge over the clean documents, single process, against the
 quality rule families (`quality.rule_chain.apply_rules`) on the same documents in
 the same run. With --datatrove N, datatrove's NGramsDecontFilter (13-grams, its
 own normalisation and spaCy word splitting, index built with its indexer's
-`compute_hashes`) judges N planted and N clean documents for a verdict comparison.
+`compute_hashes`) judges N planted and N clean documents for a verdict comparison, and so
+does lm-eval-harness's Janitor when `lm_eval` is importable (its janitor needs none of
+lm-eval's dependencies: `pip install --no-deps lm-eval`, or the wheel unpacked on PYTHONPATH).
 """
 
 from __future__ import annotations
@@ -212,6 +214,39 @@ def datatrove_comparison(sets, planted, clean, n: int, ours_judge) -> dict:
                 "planted": sum("variant" in d for d in docs)}
 
 
+def lm_eval_comparison(sets, planted, clean, n: int, ours_judge) -> dict | None:
+    """Verdicts of lm-eval-harness's Janitor (13-grams, pure-Python path) vs ours; None when lm_eval is absent."""
+    try:
+        from lm_eval.decontamination.janitor import Janitor, word_ngrams_indices
+    except ImportError:
+        return None
+    janitor = Janitor(ngram_n=13)
+    for s in sets:
+        field = s["fields"][0] if "fields" in s else "text"
+        for line in open(s["path"], encoding="utf-8"):
+            janitor.register_contaminant_python(json.loads(line)[field])
+
+    def contaminated(text: str) -> bool:
+        # Janitor.clean_python's test for a contaminated n-gram (clean_python itself returns chunks).
+        return any(janitor.normalize_string(g) in janitor.dirt_ngrams for g, _ in word_ngrams_indices(text, 13))
+
+    docs = planted[:n] + clean[:: max(1, len(clean) // n)][:n]
+    start = time.process_time()
+    theirs = [contaminated(d["text"]) for d in docs]
+    their_s = time.process_time() - start
+    ours = [ours_judge(d)[1] is not None for d in docs]
+    differ = Counter()
+    for d, t, o in zip(docs, theirs, ours):
+        if t != o:
+            differ[("gristmill only" if o else "lm-eval only", d.get("variant", "clean"), d.get("item_words", 0) >= 13)] += 1
+    return {"docs": len(docs), "planted": sum("variant" in d for d in docs),
+            "found_theirs": sum(t for d, t in zip(docs, theirs) if "variant" in d),
+            "found_ours": sum(o for d, o in zip(docs, ours) if "variant" in d),
+            "clean_rejected_theirs": sum(t for d, t in zip(docs, theirs) if "variant" not in d),
+            "clean_rejected_ours": sum(o for d, o in zip(docs, ours) if "variant" not in d),
+            "differ": differ, "their_s": their_s}
+
+
 def big_index_figures(corpora: Path, folder: Path, web_docs: list[dict]) -> dict:
     """A 100,000-item eval set (consecutive pieces of the books, up to 20 words each): index size, build time, judge speed on web text."""
     with gzip.open(corpora / "books" / "books.jsonl.gz", "rt", encoding="utf-8") as f:
@@ -300,6 +335,17 @@ def main():
                 print(f"    {who}: {kind}, item {'>=' if long_item else '<'} 13 words: {count}")
             print(f"  CPU s: datatrove {result['dt_s']:.1f}, gristmill {result['ours_s']:.2f} "
                   f"({result['dt_s'] / result['ours_s']:.1f}x)")
+            result = lm_eval_comparison(sets, planted13, clean, args.datatrove, judge13)
+            if result is None:
+                print("\n## lm-eval-harness: not installed (pip install --no-deps lm-eval); skipped")
+            else:
+                print(f"\n## lm-eval-harness Janitor (13-grams) vs gristmill on {result['docs']} documents")
+                print(f"  planted found: gristmill {result['found_ours']}/{result['planted']}, "
+                      f"lm-eval {result['found_theirs']}/{result['planted']}; clean rejected: gristmill "
+                      f"{result['clean_rejected_ours']}, lm-eval {result['clean_rejected_theirs']}")
+                for (who, kind, long_item), count in sorted(result["differ"].items(), key=str):
+                    print(f"    {who}: {kind}, item {'>=' if long_item else '<'} 13 words: {count}")
+                print(f"  CPU s: lm-eval {result['their_s']:.1f}")
         web = [d for d in clean if d["kind"] == "web"]
         big = big_index_figures(corpora, tmp, web)
         print(f"\n## 100k-item index: {big['items']:,} items of {big['item_words']} words, {big['entries']:,} entries, {big['bytes'] / 1e6:.1f} MB in memory, "
