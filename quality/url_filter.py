@@ -16,8 +16,10 @@ squidGuard reads UT1 `urls` files. Banned words are matched against the URL's
 words (split at every character that is not a letter or digit), as datatrove
 does.
 
-Entries are kept as sorted 64-bit hashes (8 bytes each; UT1's 4.6 M adult
-domains take 37 MB instead of several hundred MB of Python strings).
+Entries are kept as sorted 64-bit hashes with a 2-byte list number (10 bytes
+each): the 4.56 M domains of the UT1-derived list datatrove ships take 46 MB
+(benchmarks/url_filter.py), where a Python set of the strings takes several
+hundred.
 Rejections: `url_filter:domain`, `url_filter:url` (detail `<list>:<entry>`)
 and `url_filter:banned_word` (detail: the word). Documents without a URL pass.
 """
@@ -132,13 +134,13 @@ def ut1_categories(root: str | Path, wanted: list[str]) -> list[tuple[str, Path]
 
 
 class _HashSet:
-    """Sorted 64-bit hashes of strings, each with the number of the list it came from."""
+    """Sorted 64-bit hashes of strings, each with the number of the list it came from (the first, if several)."""
 
-    def __init__(self, keyed: list[tuple[int, int]]):
-        hashes = np.fromiter((h for h, _ in keyed), dtype=np.uint64, count=len(keyed))
-        sources = np.fromiter((s for _, s in keyed), dtype=np.uint16, count=len(keyed))
-        self.hashes, first = np.unique(hashes, return_index=True)
-        self.sources = sources[first]
+    def __init__(self, hashes: list[np.ndarray], sources: list[np.ndarray]):
+        hashes_all = np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
+        sources_all = np.concatenate(sources) if sources else np.empty(0, dtype=np.uint16)
+        self.hashes, first = np.unique(hashes_all, return_index=True)
+        self.sources = sources_all[first]
 
     def find(self, key: str) -> int | None:
         h = np.uint64(_hash(key))
@@ -153,26 +155,27 @@ class UrlBlocklist:
 
     def __init__(self, settings: UrlFilterSettings):
         self.list_names: list[str] = []
-        domains: list[tuple[int, int]] = []
-        urls: list[tuple[int, int]] = []
+        found: dict[str, tuple[list, list]] = {"domains": ([], []), "urls": ([], [])}
 
-        def add(name: str, path: Path | None, into: list, key) -> None:
+        def add(name: str, path: Path | None, kind: str) -> None:
             if path is None:
                 return
-            number = len(self.list_names)
+            key = normalize_host if kind == "domains" else url_key
+            hashes = np.fromiter((_hash(k) for k in map(key, _entries(path)) if k), dtype=np.uint64)
+            found[kind][0].append(hashes)
+            found[kind][1].append(np.full(len(hashes), len(self.list_names), dtype=np.uint16))
             self.list_names.append(name)
-            into.extend((_hash(k), number) for k in map(key, _entries(path)) if k)
 
         for file in settings.domain_lists:
-            add(Path(file).name, self._existing(file), domains, normalize_host)
+            add(Path(file).name, self._existing(file), "domains")
         for file in settings.url_lists:
-            add(Path(file).name, self._existing(file), urls, url_key)
+            add(Path(file).name, self._existing(file), "urls")
         for folder in settings.ut1_lists:
             for category, path in ut1_categories(folder, settings.ut1_categories):
-                add(category, _list_file(path, "domains"), domains, normalize_host)
-                add(category, _list_file(path, "urls"), urls, url_key)
-        self.domains = _HashSet(domains)
-        self.urls = _HashSet(urls)
+                add(category, _list_file(path, "domains"), "domains")
+                add(category, _list_file(path, "urls"), "urls")
+        self.domains = _HashSet(*found["domains"])
+        self.urls = _HashSet(*found["urls"])
         self.banned_words = {w for w in (_URL_WORDS.sub("", w.lower()) for w in settings.banned_words) if w}
 
     @staticmethod
