@@ -17,8 +17,8 @@ N-grams made only of numbers and one-character words are not indexed: HumanEval'
 The index is compact: each n-gram hashed to 64 bits (xxh3 of each word,
 combined by a polynomial over the word hashes), a sorted `uint64` array with a
 parallel `uint32` array of item numbers, 12 bytes per distinct (n-gram, item),
-plus a bitmap over the hashes' top bits (2-4 bits per entry, built on first use)
-that turns away about 15 of 16 of a document's n-grams before the binary search.
+plus a bitmap over the hashes' top bits (2-4 bytes per entry, built on first use)
+that turns away at least 15 of 16 absent n-grams before the binary search.
 It can be saved to a folder of `.npy` files that workers memory-map.
 
 A document is rejected when some item has at least `min_matches` of its
@@ -215,7 +215,7 @@ class DecontaminationIndex:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the arrays and item ids (the prefilter bitmap adds 2-4 bits per entry)."""
+        """Bytes of the arrays and item ids (the prefilter bitmap adds 2-4 bytes per entry)."""
         arrays = self.hashes.nbytes + self.items.nbytes + self.item_set.nbytes + self.item_ngrams.nbytes
         return arrays + sum(len(i) for i in self.item_ids)
 
