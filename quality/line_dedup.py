@@ -96,10 +96,13 @@ def merge_stats(a: HashStats, b: HashStats, keep_first: int) -> HashStats:
 def hashes_to_remove(
     doc_id: str, hashes: Iterable[int], stats: Mapping[int, HashStats], settings: LineDedupSettings
 ) -> set[int]:
-    """The document's hashes that occur in more than `max_docs` documents and do not keep it among their first."""
+    """The document's hashes that occur in more than `max_docs` documents and do not keep it among their first.
+
+    `stats` may hold only the frequent hashes (count > max_docs): a hash it lacks is not removed.
+    """
     remove = set()
     for h in hashes:
-        count, keep = stats[h]
+        count, keep = stats.get(h, (0, ()))
         if count > settings.max_docs and doc_id not in keep:
             remove.add(h)
     return remove
