@@ -16,7 +16,8 @@ The distributed version needs only hashes and ids to move:
 2. per hash, fold `(count, keep_ids)` over the documents with `add_doc` /
    `merge_stats` (a combiner: the count and the `keep_first` smallest ids);
 3. per document, `hashes_to_remove(doc_id, hashes, stats, settings)` with the
-   stats of its hashes, then `remove_units(text, remove, settings)`.
+   stats of the frequent hashes (count > max_docs; the others may be left out),
+   then `remove_units(text, remove, settings)`.
 
 `dedup_reference(docs, settings)` runs the same steps in memory; tests use it,
 and it is the oracle for the Beam version.
