@@ -2,7 +2,7 @@
 
   units (files, Parquet row groups)
   -> s1: read, normalize, length                (per unit; `pipelines.segments`)
-  -> exact dedup on (text hash, id, unit, row)  (global, small records)
+  -> exact dedup on text-hash sidecars         (global; only duplicates shuffled)
   -> s2: language, quality rules, classifier score   (per unit)
   -> classifier cut, near-dup on MinHash sidecars    (global, small records)
   -> s3: near-dup decisions, PII, bias               (per unit)
@@ -113,11 +113,14 @@ class Curate(beam.PTransform):
             pbegin
             | "Units" >> beam.Create(self._units)
             | "SpreadUnits" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(ReadSegment(config, layout)).with_outputs(EXACT, main="stats")
+            | "Read" >> beam.ParDo(ReadSegment(config, layout))
         )
-        exact = s1[EXACT] | "ExactDedup" >> ExactDedup()
+        if config.exact_dedup.enabled:
+            exact = s1 | "ExactDedup" >> ExactDedup(layout)
+        else:
+            exact = pbegin | "NoExactDedup" >> beam.Create([])
         s2 = (
-            {"unit": s1.stats, EXACT: exact}
+            {"unit": s1, EXACT: exact}
             | "JoinExact" >> beam.CoGroupByKey()
             | "Judge" >> beam.ParDo(JudgeSegment(config, layout)).with_outputs(SCORES, main="stats")
         )
@@ -140,7 +143,7 @@ class Curate(beam.PTransform):
             | "JoinNearDup" >> beam.CoGroupByKey()
             | "Finish" >> beam.ParDo(FinishSegment(config, layout), cut_input)
         )
-        stats = (s1.stats, s2.stats, s3) | "AllStats" >> beam.Flatten()
+        stats = (s1, s2.stats, s3) | "AllStats" >> beam.Flatten()
         stats | "Shards" >> WriteShards(self._dataset, layout, config.output.shard_bytes)
         return (
             stats

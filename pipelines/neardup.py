@@ -4,9 +4,9 @@ Document text never enters a shuffle. The s2 task of each unit wrote, for each
 signed document k, its band hashes, signature, row, id, length and score to
 sidecar files (`pipelines.segments._Signer`). Then:
 
-  band tasks: one per (band, range of hash values), sized from the number of
-       signed documents; each reads that band's column from every unit's sidecar,
-       sorts the hashes in its range and emits each bucket of two or more
+  band tasks: one per (band, range of hash values) (`pipelines.sidecars`), sized from
+       the number of signed documents; each reads that band's column from every unit's
+       sidecar, sorts the hashes in its range and emits each bucket of two or more
        (unit, k) members (documents under the classifier cut are left out)
   -> distinct buckets; each member is looked up in its unit's sidecar by one
        task per unit: (id, rank node, signature); a node is the member's rank key
@@ -28,10 +28,10 @@ import json
 import apache_beam as beam
 import numpy as np
 import fsspec
-from fsspec.implementations.local import LocalFileSystem
 
 from pipelines.config import NearDupConfig
 from pipelines.minhash import HASH_SCHEME, estimated_jaccard, optimal_bands
+from pipelines.sidecars import equal_runs, hash_ranges, in_range, load_array
 from pipelines.union_find import component_roots
 
 # Large-star + small-star rounds unrolled into the graph. Random graphs settle in
@@ -44,9 +44,6 @@ MAX_RESIDUAL_EDGES = 2_000_000
 # without it a false positive goes straight into a cluster, so both weigh the same (datasketch's default).
 WEIGHTS_VERIFIED = (0.2, 0.8)
 WEIGHTS_UNVERIFIED = (0.5, 0.5)
-# Band hashes one band task holds at most (16 bytes each with their unit and row): the number of
-# hash ranges per band follows from the number of signed documents.
-RANGE_ENTRIES = 4_000_000
 _CANDIDATE = "candidate"
 
 
@@ -76,24 +73,6 @@ def node_id(node: tuple) -> str:
     return node[-3]
 
 
-def load_array(url: str, dtype, columns: int = 1) -> np.ndarray:
-    """A sidecar file as an array of `columns` columns (memory-mapped when local)."""
-    fs, path = fsspec.core.url_to_fs(url)
-    if isinstance(fs, LocalFileSystem):
-        flat = np.memmap(path, dtype=dtype, mode="r") if fs.size(path) else np.empty(0, dtype=dtype)
-    else:
-        with fs.open(path, "rb") as handle:
-            flat = np.frombuffer(handle.read(), dtype=dtype)
-    return flat.reshape(-1, columns) if columns > 1 else flat
-
-
-def hash_ranges(signed: int) -> list[tuple[int, int]]:
-    """[lo, hi) ranges of 64-bit hash values, enough that each holds about RANGE_ENTRIES of `signed`."""
-    parts = max(1, -(-signed // RANGE_ENTRIES))
-    edges = [i * (1 << 64) // parts for i in range(parts + 1)]
-    return list(zip(edges, edges[1:]))
-
-
 class _BandCollisions(beam.DoFn):
     """(band, lo, hi) -> every bucket of 2+ members, as a sorted tuple of (unit, k)."""
 
@@ -102,28 +81,16 @@ class _BandCollisions(beam.DoFn):
 
     def process(self, task, units, cut):
         band, lo, hi = task
-        hashes, unit_ids, ks = [], [], []
+        parts = []
         for unit, _ in units:
             column = np.asarray(load_array(self._layout.path("s2", unit, "bands.u64"), np.uint64, self._bands)[:, band])
-            keep = column >= np.uint64(lo)
-            if hi < (1 << 64):
-                keep &= column < np.uint64(hi)
+            keep = in_range(column, lo, hi)
             if cut is not None:
                 scores = load_array(self._layout.path("s2", unit, "score.f64"), np.float64)
                 keep &= ~(scores < cut)  # a document without a score (NaN) is never under the cut
             k = np.nonzero(keep)[0]
-            hashes.append(column[k])
-            unit_ids.append(np.full(len(k), unit, dtype=np.int64))
-            ks.append(k)
-        if not hashes:
-            return
-        h = np.concatenate(hashes)
-        order = np.argsort(h, kind="stable")
-        h, u, k = h[order], np.concatenate(unit_ids)[order], np.concatenate(ks)[order]
-        starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
-        ends = np.r_[starts[1:], len(h)]
-        for s, e in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
-            yield tuple(sorted(zip(u[s:e].tolist(), k[s:e].tolist())))
+            parts.append((unit, k, column[k].reshape(-1, 1)))
+        yield from equal_runs(parts)
 
 
 class _LookUpMembers(beam.DoFn):

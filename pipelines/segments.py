@@ -2,7 +2,7 @@
 
 The pipeline is three segments between its global steps (see `pipelines.curate`):
 
-  s1  read -> normalize, length                 emits (text hash, id, unit, row) for exact dedup
+  s1  read -> normalize, length                 writes text hashes and ids for exact dedup
   s2  exact-dedup decisions -> language, quality rules, classifier score
                                                 emits scores; writes MinHash sidecars for near-dup
   s3  classifier cut, near-dup decisions -> PII, bias   writes the final kept rows
@@ -21,17 +21,17 @@ import functools
 import json
 
 import apache_beam as beam
-import fsspec
 import numpy as np
 
 from pipelines.config import CurateConfig
-from pipelines.exact_dedup import text_key
+from pipelines.exact_dedup import HASH, IDS, text_key
+from pipelines.sidecars import SidecarWriter
 from pipelines.staging import LineWriter, RowWriter, digest, iter_rows, read_marker, unit_name, write_file
 from pipelines.schema import data_schema, rejected_schema
 from pipelines.sources import ERRORS, Unit, read_unit
 from pipelines.stage import REJECTED, DocStage, add_nested, reject
 
-EXACT = "exact"
+EXACT = "exact"  # the exact-dedup decisions in the s2 join
 SCORES = "scores"
 SIGN_BATCH = 256
 SIDECARS = {"rows": "rows.u32", "sig": "sig.u32", "bands": "bands.u64", "score": "score.f64", "meta": "meta.jsonl"}
@@ -155,21 +155,19 @@ class _UnitTask(beam.DoFn):
 
 
 class ReadSegment(_UnitTask):
-    """s1: a unit's records -> normalized documents, rejected rows and errors; (hash, id, unit, row) out."""
+    """s1: a unit's records -> normalized documents, rejected rows and errors; text hashes and ids for exact dedup."""
 
     segment = "s1"
 
     def process(self, unit: Unit):
         want = digest(self.segment, unit.file.url, unit.group, unit.fingerprint, unit.error)
-        yield from self._run(unit.index, want, lambda: self._work(unit), lambda stats: self._replay(unit.index))
-
-    def _exact(self, doc: dict, unit: int, row: int):
-        return beam.pvalue.TaggedOutput(EXACT, (text_key(doc["text"]), (doc["id"], unit, row)))
+        yield from self._run(unit.index, want, lambda: self._work(unit), lambda stats: iter(()))
 
     def _work(self, unit: Unit):
+        yield from ()  # s1 emits no small records: its files and stats say everything
         alive, rejected = self._writers(unit.index)
         errors = LineWriter(self._layout.path(self.segment, unit.index, "errors.jsonl"))
-        exact = self._config.exact_dedup.enabled
+        exact = SidecarWriter(lambda name: self._layout.path(self.segment, unit.index, name))
         records = 0
         for item in read_unit(unit):
             records += 1
@@ -183,9 +181,11 @@ class ReadSegment(_UnitTask):
             if rejection is not None:
                 self._write_rejected(rejected, reject(doc, *rejection))
                 continue
-            if exact:
-                yield self._exact(doc, unit.index, alive.rows)
+            if self._config.exact_dedup.enabled:
+                exact.write(HASH, text_key(doc["text"]))
+                exact.write(IDS, (json.dumps(doc["id"], ensure_ascii=False) + "\n").encode("utf-8"))
             alive.write(doc)
+        exact.close()
         return {
             "input": records,
             "input_bytes": unit.input_bytes,
@@ -193,11 +193,6 @@ class ReadSegment(_UnitTask):
             "rejected": rejected.close(),
             "errors": errors.close(),
         }
-
-    def _replay(self, unit: int):
-        if self._config.exact_dedup.enabled:
-            for row, doc in enumerate(iter_rows(self._layout.path(self.segment, unit, "alive.parquet"))):
-                yield self._exact(doc, unit, row)
 
 
 class JudgeSegment(_UnitTask):
@@ -265,20 +260,13 @@ class _Signer:
     def __init__(self, layout: Layout, unit: int, hasher, bands: int, rows: int):
         self._layout, self._unit, self._hasher, self._bands, self._rows = layout, unit, hasher, bands, rows
         self._pending: list[tuple[int, dict]] = []
-        self._handles: dict = {}
+        self._files = SidecarWriter(lambda name: layout.path("s2", unit, SIDECARS[name]))
         self.signed = self.unsigned = 0
 
     def add(self, row: int, doc: dict) -> None:
         self._pending.append((row, doc))
         if len(self._pending) >= SIGN_BATCH:
             self._sign()
-
-    def _write(self, name: str, data: bytes) -> None:
-        if name not in self._handles:
-            fs, path = fsspec.core.url_to_fs(self._layout.path("s2", self._unit, SIDECARS[name]))
-            fs.makedirs(fs._parent(path), exist_ok=True)
-            self._handles[name] = (fs, path, fs.open(path + ".tmp", "wb"))
-        self._handles[name][2].write(data)
 
     def _sign(self) -> None:
         from pipelines.minhash import band_hashes
@@ -290,19 +278,17 @@ class _Signer:
                 continue
             self.signed += 1
             score = doc.get("quality_score")
-            self._write("rows", np.uint32(row).tobytes())
-            self._write("sig", signature.astype(np.uint32).tobytes())
-            self._write("bands", band_hashes(signature, self._bands, self._rows).tobytes())
-            self._write("score", np.float64(np.nan if score is None else score).tobytes())
+            self._files.write("rows", np.uint32(row).tobytes())
+            self._files.write("sig", signature.astype(np.uint32).tobytes())
+            self._files.write("bands", band_hashes(signature, self._bands, self._rows).tobytes())
+            self._files.write("score", np.float64(np.nan if score is None else score).tobytes())
             meta = [doc["id"], doc.get("n_chars") or len(doc["text"]), score]
-            self._write("meta", (json.dumps(meta, ensure_ascii=False) + "\n").encode("utf-8"))
+            self._files.write("meta", (json.dumps(meta, ensure_ascii=False) + "\n").encode("utf-8"))
         self._pending = []
 
     def close(self) -> tuple[int, int]:
         self._sign()
-        for fs, path, handle in self._handles.values():
-            handle.close()
-            fs.mv(path + ".tmp", path)
+        self._files.close()
         return self.signed, self.unsigned
 
 
