@@ -160,6 +160,14 @@ class BiasConfig(BiasSettings):
     enabled: bool = True
 
 
+class HtmlConfig(Section):
+    """How HTML pages (html files, WARC responses) become text; see `pipelines.html_text`."""
+
+    extractor: Literal["trafilatura", "resiliparse"] = Field(
+        default="trafilatura", description="trafilatura: best main text (measured); resiliparse: several times faster"
+    )
+
+
 class RunnerConfig(Section):
     """Local DirectRunner settings; pipeline options after `--` override them."""
 
@@ -172,6 +180,7 @@ class CurateConfig(Section):
     output: OutputConfig = Field(default_factory=OutputConfig)
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
     length: LengthConfig = Field(default_factory=LengthConfig)
+    html: HtmlConfig = Field(default_factory=HtmlConfig)
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
