@@ -63,6 +63,7 @@ class NgramCounts:
         self.offsets = np.zeros(len(words) + 1, np.int64)  # of each word in "".join(words)
         np.cumsum(vocabulary.table(len, np.int64)[self.ids], out=self.offsets[1:])
         self._joined_distinct: dict[int, int] = {}
+        self._spaces: bool | None = None  # whether a word holds a space
         self.repeats = self._repeated_groups()
 
     def _repeated_groups(self) -> list[tuple[np.ndarray, np.ndarray, int]]:
@@ -96,7 +97,9 @@ class NgramCounts:
         count = len(self.words) - n + 1
         if count <= 0:
             return 0
-        if vocabulary.table(_has_space, bool)[self.ids].any():
+        if self._spaces is None:
+            self._spaces = bool(vocabulary.table(_has_space, bool)[self.ids].any())
+        if self._spaces:
             return top_chars_plain(self.words, n)
         positions, labels, groups = self.repeats[n]
         if groups == 0:
