@@ -164,7 +164,7 @@ class HtmlConfig(Section):
     """How HTML pages (html files, WARC responses) become text; see `pipelines.html_text`."""
 
     extractor: Literal["trafilatura", "resiliparse"] = Field(
-        default="trafilatura", description="trafilatura: best main text (measured); resiliparse: several times faster"
+        default="trafilatura", description="trafilatura: best main text (measured); resiliparse: about 12x faster"
     )
 
 

