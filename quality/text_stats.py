@@ -61,21 +61,30 @@ _MAX_CACHED_CHUNKS = 1 << 16
 
 
 class _Chunks:
-    """The tokens of recently seen chunks (text between whitespace)."""
+    """The tokens, and their sentence roles, of recently seen chunks (text between whitespace)."""
 
     def __init__(self):
         self.tokens: dict[str, tuple[str, ...]] = {}
+        self.roles: dict[str, str] = {}
 
     def bound(self) -> None:
         """Forget everything once the cache is full (call before a lookup, never during one)."""
         if len(self.tokens) > _MAX_CACHED_CHUNKS:
             self.tokens.clear()
+            self.roles.clear()
 
     def tokens_of(self, chunks: list[str]) -> list[tuple[str, ...]]:
         new = set(chunks).difference(self.tokens)
         if new:
             self._learn(new)
         return list(map(self.tokens.__getitem__, chunks))
+
+    def roles_of(self, chunks: list[str]) -> str:
+        """The `_sentence_role` letters of the chunks' tokens, in order."""
+        new = list(set(chunks).difference(self.roles))
+        for chunk, tokens in zip(new, self.tokens_of(new)):
+            self.roles[chunk] = "".join(map(_sentence_role, tokens))
+        return "".join(map(self.roles.__getitem__, chunks))
 
     def _learn(self, chunks: set[str]) -> None:
         """Tokenize new chunks, all in one pass of the pattern over them joined by spaces."""
@@ -132,7 +141,11 @@ def count_sentences(text: str) -> int:
     marks that follow the terminal mark (a closing quote) stay in its sentence.
     Without the other punctuation, a new sentence is each W right after a T.
     """
-    roles = "".join(map(_sentence_role, split_words(text)))
+    if _SPLIT_ONLY_SPACE.search(text):
+        roles = "".join(map(_sentence_role, _TOKEN.findall(text)))
+    else:
+        _CHUNKS.bound()
+        roles = _CHUNKS.roles_of(text.split())
     return 1 + roles.replace("P", "").count("TW")
 
 
