@@ -1,17 +1,30 @@
-"""Docs/s per core for each rule family: gristmill's judge vs datatrove's filter, same documents, same run.
+"""Docs/s per core for the rule chain and each rule family: gristmill now, gristmill at a baseline commit, datatrove.
 
-    .venv/bin/python benchmarks/quality_rules.py [--repeat 3]
+    .venv/bin/python benchmarks/quality_rules.py [--repeat 3] [--baseline f950437]
 
 Single process (one core). Documents: tests/quality_docs.py (books, wiki, web, HTML
-main text, code from ../shared/corpora). datatrove caches the last 5 tokenizations
-(lru_cache); each filter is timed on its own pass over all documents, so that
-cache does not carry work from one filter to the next. Best of --repeat passes.
+main text, code from ../shared/corpora). The baseline is `quality/` as committed at
+--baseline, imported side by side as the package `quality_baseline`, so old and new
+code run on the same documents in the same process; their passes alternate, and the
+best of --repeat passes counts, in CPU seconds, so load from other processes hits both alike.
+
+gristmill remembers the tokens of recent text chunks and one id per distinct word
+(`quality.text_stats`, `quality.vocabulary`); those caches are emptied before every
+timed pass, so no pass profits from the one before. datatrove caches the last 5
+tokenizations (lru_cache); each filter is timed on its own pass over all documents,
+so that cache does not carry work from one filter to the next.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import io
+import re
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,20 +38,40 @@ from datatrove.pipeline.filters import (  # noqa: E402
     GopherQualityFilter,
     GopherRepetitionFilter,
 )
-from tqdm import tqdm  # noqa: E402
 
-from quality import c4, fineweb, gopher_quality, gopher_repetition  # noqa: E402
+from quality import text_stats, vocabulary  # noqa: E402
 from quality_docs import load_documents  # noqa: E402
 
+FAMILIES = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
 
-def gristmill_judges():
-    gq, gr, c4t, fw = (gopher_quality.GopherQualityThresholds(), gopher_repetition.GopherRepetitionThresholds(),
-                       c4.C4Thresholds(), fineweb.FineWebThresholds())
+
+def import_baseline(rev: str, into: Path):
+    """`quality/` at commit `rev` as the package `quality_baseline` (its absolute imports rewritten)."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "quality"], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    package = into / "quality_baseline"
+    (into / "quality").rename(package)
+    for path in package.glob("*.py"):
+        path.write_text(re.sub(r"^(from|import) quality\b", r"\1 quality_baseline", path.read_text(), flags=re.M))
+    sys.path.insert(0, str(into))
+    return importlib.import_module("quality_baseline")
+
+
+def judges(package: str):
+    """{family: judge(text)} and the whole chain for one copy of gristmill's rules."""
+    c4, fineweb, gq, gr, chain = (importlib.import_module(f"{package}.{m}") for m in
+                                  ("c4", "fineweb", "gopher_quality", "gopher_repetition", "rule_chain"))
+    t = {"gopher_repetition": gr.GopherRepetitionThresholds(), "gopher_quality": gq.GopherQualityThresholds(),
+         "c4": c4.C4Thresholds(), "fineweb": fineweb.FineWebThresholds()}
+    default = {family: t[family] for family in FAMILIES if family != "c4"}  # C4 is off by default
     return {
-        "gopher_repetition": lambda text: gopher_repetition.judge(gopher_repetition.signals(text), gr),
-        "gopher_quality": lambda text: gopher_quality.judge(gopher_quality.signals(text), gq),
-        "c4": lambda text: c4.clean(text, c4t),
-        "fineweb": lambda text: fineweb.judge(fineweb.signals(text, fw), fw),
+        "chain (default: no C4)": lambda text: chain.apply_rules(text, default),
+        "chain (all four)": lambda text: chain.apply_rules(text, t),
+        "gopher_repetition": lambda text: gr.judge(gr.signals(text), t["gopher_repetition"]),
+        "gopher_quality": lambda text: gq.judge(gq.signals(text), t["gopher_quality"]),
+        "c4": lambda text: c4.clean(text, t["c4"]),
+        "fineweb": lambda text: fineweb.judge(fineweb.signals(text, t["fineweb"]), t["fineweb"]),
     }
 
 
@@ -52,31 +85,60 @@ def datatrove_filters():
     return {name: (lambda f: lambda text: f.filter(Document(text=text, id="d")))(f) for name, f in filters.items()}
 
 
-def best_rate(fn, texts, repeat):
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for text in texts:
-            fn(text)
-        best = min(best, time.perf_counter() - start)
-    return len(texts) / best
+def empty_caches():
+    text_stats._CHUNKS = text_stats._Chunks()
+    text_stats._sentence_role.cache_clear()
+    vocabulary._VOCAB = vocabulary._Vocabulary()
+
+
+def one_pass(fn, texts) -> float:
+    """CPU seconds of one pass (time waiting for a core on a shared machine does not count)."""
+    start = time.process_time()
+    for text in texts:
+        fn(text)
+    return time.process_time() - start
+
+
+def best_rates(fns: dict, texts, repeat) -> dict:
+    """Docs/s of each function, best of `repeat` passes; the functions' passes alternate (order rotating)."""
+    best = dict.fromkeys(fns, float("inf"))
+    names = list(fns)
+    for round_ in range(repeat):
+        for name in names[round_ % len(names):] + names[: round_ % len(names)]:
+            empty_caches()
+            best[name] = min(best[name], one_pass(fns[name], texts))
+    return {name: len(texts) / seconds for name, seconds in best.items()}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="passes per measurement; the best counts")
+    parser.add_argument("--baseline", default="f950437", help="git revision whose quality/ is the baseline")
+    parser.add_argument("--no-datatrove", action="store_true", help="skip the datatrove column")
     parser.add_argument("--corpora", type=Path, default=REPO.parent / "shared" / "corpora")
     args = parser.parse_args()
     docs = load_documents(args.corpora)
     texts = [text for _, text in docs]
     chars = sum(map(len, texts))
     print(f"{len(texts)} documents, {chars / len(texts):.0f} characters on average, repeat={args.repeat}")
-    ours, theirs = gristmill_judges(), datatrove_filters()
-    datatrove_filters()["gopher_quality"](texts[0])  # load spaCy before timing
-    print(f"{'family':<18} {'gristmill docs/s':>17} {'datatrove docs/s':>17} {'ratio':>7}")
-    for family in tqdm(ours, desc="families", file=sys.stderr):
-        a, b = best_rate(ours[family], texts, args.repeat), best_rate(theirs[family], texts, args.repeat)
-        print(f"{family:<18} {a:>17.1f} {b:>17.1f} {a / b:>6.1f}x")
+    with tempfile.TemporaryDirectory() as tmp:
+        import_baseline(args.baseline, Path(tmp))
+        ours, base = judges("quality"), judges("quality_baseline")
+        for name in ours:  # same verdicts, signals and text, document by document
+            assert all(ours[name](text) == base[name](text) for text in texts), f"{name}: results differ from the baseline"
+        theirs = {} if args.no_datatrove else datatrove_filters()
+        if theirs:
+            theirs["gopher_quality"](texts[0])  # load spaCy before timing
+        print(f"{'':<24} {'gristmill':>10} {'baseline':>10} {'datatrove':>10} {'vs baseline':>12} {'vs datatrove':>13}")
+        print(f"{'(docs/s)':<24} {'now':>10} {args.baseline:>10}")
+        for name in ours:
+            fns = {"now": ours[name], "baseline": base[name]}
+            if name in theirs:
+                fns["datatrove"] = theirs[name]
+            rates = best_rates(fns, texts, args.repeat)
+            dt = rates.get("datatrove")
+            print(f"{name:<24} {rates['now']:>10.1f} {rates['baseline']:>10.1f} {dt or float('nan'):>10.1f} "
+                  f"{rates['now'] / rates['baseline']:>11.2f}x {rates['now'] / dt if dt else float('nan'):>12.2f}x")
 
 
 if __name__ == "__main__":

@@ -178,6 +178,14 @@ class BiasConfig(BiasSettings):
     enabled: bool = True
 
 
+class HtmlConfig(Section):
+    """How HTML pages (html files, WARC responses) become text; see `pipelines.html_text`."""
+
+    extractor: Literal["trafilatura", "resiliparse"] = Field(
+        default="trafilatura", description="trafilatura: best main text (measured); resiliparse: about 12x faster"
+    )
+
+
 class RunnerConfig(Section):
     """Local DirectRunner settings; pipeline options after `--` override them."""
 
@@ -190,6 +198,7 @@ class CurateConfig(Section):
     output: OutputConfig = Field(default_factory=OutputConfig)
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
     length: LengthConfig = Field(default_factory=LengthConfig)
+    html: HtmlConfig = Field(default_factory=HtmlConfig)
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
     url_filter: UrlFilterConfig = Field(default_factory=UrlFilterConfig)
     decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)

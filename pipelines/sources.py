@@ -59,6 +59,7 @@ class InputFile:
     format: str
     spec: SourceConfig
     id_prefix: str  # the source, plus the file's relpath when the source has several files
+    html_extractor: str = "trafilatura"  # `html.extractor`, for html and warc files
 
     def doc_id(self, record_id) -> str:
         """A record's own id made unique across files and sources."""
@@ -114,7 +115,7 @@ def expand_inputs(config: CurateConfig) -> tuple[list[InputFile], list[str]]:
                 continue
             relpath = posixpath.relpath(path, base) if base else path
             prefix = f"{name}/{relpath}" if len(paths) > 1 else name
-            files.append(InputFile(fs.unstrip_protocol(path), relpath, name, fmt, spec, prefix))
+            files.append(InputFile(fs.unstrip_protocol(path), relpath, name, fmt, spec, prefix, config.html.extractor))
     return files, skipped
 
 
@@ -309,7 +310,7 @@ def read_html(file: InputFile) -> Iterator:
     if error:
         yield error
         return
-    yield _doc(file, file.located_id(""), extract_main_text(_decode_html(data)))
+    yield _doc(file, file.located_id(""), extract_main_text(_decode_html(data), extractor=file.html_extractor))
 
 
 def read_warc(file: InputFile) -> Iterator:
@@ -336,7 +337,7 @@ def read_warc(file: InputFile) -> Iterator:
                 if not content_type.startswith(HTML_TYPES):
                     yield beam.pvalue.TaggedOutput(REJECTED, reject(doc, "read:not_html", content_type or "unknown"))
                     continue
-                doc["text"] = extract_main_text(_decode_html(body, record.http_charset), url)
+                doc["text"] = extract_main_text(_decode_html(body, record.http_charset), url, file.html_extractor)
                 yield doc
         if not found:
             yield _error(file.url, 0, "byte", "no WARC response or conversion records (empty or not a WARC file)")

@@ -7,8 +7,10 @@ ratios divide by all tokens, punctuation included, as datatrove does.
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import Field
 
+from quality import vocabulary
 from quality.rule_family import Rejection, Thresholds, detail
 from quality.stop_words import GOPHER_ENGLISH, stop_words_for
 from quality.text_stats import is_symbol_word, ratio, split_words
@@ -32,6 +34,10 @@ class GopherQualityThresholds(Thresholds):
     )
 
 
+def has_letter(word: str) -> bool:
+    return any(c.isalpha() for c in word)
+
+
 def signals(text: str, words: list[str] | None = None, lang: str | None = None) -> dict:
     """The family's signals; `words` may be passed when the caller has already split `text`.
 
@@ -44,17 +50,19 @@ def signals(text: str, words: list[str] | None = None, lang: str | None = None) 
     elif stops is GOPHER_ENGLISH:  # exact tokens, as the paper and datatrove match them
         stop_count = len(stops.intersection(words))
     else:
-        stop_count = len(stops.intersection(w.lower() for w in words))
-    real = [w for w in words if not is_symbol_word(w)]
+        stop_count = len(stops.intersection(map(str.lower, words)))
+    ids = vocabulary.ids(words)  # each question below is asked once per distinct word
+    real = ~vocabulary.table(is_symbol_word, bool)[ids]
+    real_count = int(np.count_nonzero(real))
     lines = text.splitlines()
     return {
-        "gq_word_count": len(real),
-        "gq_mean_word_length": ratio(sum(map(len, real)), len(real)),
+        "gq_word_count": real_count,
+        "gq_mean_word_length": ratio(int(vocabulary.table(len, np.int64)[ids][real].sum()), real_count),
         "gq_hash_ratio": ratio(text.count("#"), len(words)),
         "gq_ellipsis_ratio": ratio(text.count("...") + text.count("…"), len(words)),
         "gq_bullet_lines_ratio": ratio(sum(line.lstrip().startswith(("•", "-")) for line in lines), len(lines)),
         "gq_ellipsis_lines_ratio": ratio(sum(line.rstrip().endswith(("...", "…")) for line in lines), len(lines)),
-        "gq_alpha_words_ratio": ratio(sum(any(c.isalpha() for c in w) for w in words), len(words)),
+        "gq_alpha_words_ratio": ratio(int(np.count_nonzero(vocabulary.table(has_letter, bool)[ids])), len(words)),
         "gq_stop_words": stop_count,
     }
 

@@ -5,16 +5,16 @@ separated by blank lines, lines by newlines. The top n-gram fraction is the
 characters of the most frequent word n-gram (words joined by spaces) times its
 count; the duplicate n-gram fraction counts the characters (words joined
 without spaces) of every n-gram seen before, skipping past each repeat so
-overlapping repeats are not counted twice.
+overlapping repeats are not counted twice. The counting is `quality.ngrams`.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 
 from pydantic import Field
 
+from quality.ngrams import NgramCounts
 from quality.rule_family import Rejection, Thresholds, detail
 from quality.text_stats import find_duplicates, ratio, split_words
 
@@ -41,29 +41,6 @@ class GopherRepetitionThresholds(Thresholds):
     max_dup_10gram_char_frac: float = Field(default=0.10, ge=0, le=1)
 
 
-def _top_ngram_chars(words: list[str], n: int) -> int:
-    """Characters of the most frequent n-gram times its count (ties: the first to occur)."""
-    if len(words) < n:
-        return 0
-    counts = Counter(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
-    gram, count = max(counts.items(), key=lambda item: item[1])
-    return len(gram) * count
-
-
-def _dup_ngram_chars(words: list[str], n: int) -> int:
-    seen: set[str] = set()
-    chars, i = 0, 0
-    while i <= len(words) - n:
-        gram = "".join(words[i : i + n])
-        if gram in seen:
-            chars += len(gram)
-            i += n
-        else:
-            seen.add(gram)
-            i += 1
-    return chars
-
-
 def signals(text: str, words: list[str] | None = None) -> dict:
     """The family's signals; `words` may be passed when the caller has already split `text`."""
     words = split_words(text) if words is None else words
@@ -77,10 +54,11 @@ def signals(text: str, words: list[str] | None = None) -> dict:
         "gr_dup_line_frac": ratio(dup_lines, len(lines)),
         "gr_dup_line_char_frac": ratio(dup_line_chars, len(text)),
     }
+    ngrams = NgramCounts(words)
     for n in TOP_NGRAMS:
-        out[f"gr_top_{n}gram_char_frac"] = ratio(_top_ngram_chars(words, n), len(text))
+        out[f"gr_top_{n}gram_char_frac"] = ratio(ngrams.top_chars(n), len(text))
     for n in DUP_NGRAMS:
-        out[f"gr_dup_{n}gram_char_frac"] = ratio(_dup_ngram_chars(words, n), len(text))
+        out[f"gr_dup_{n}gram_char_frac"] = ratio(ngrams.dup_chars(n), len(text))
     return out
 
 

@@ -81,3 +81,21 @@ def test_union_find_roots_are_component_minima():
     roots = component_roots([("c", "d"), ("b", "c"), ("x", "y"), ("e", "a"), ("a", "d")])
     assert roots == {n: "a" for n in "abcde"} | {"x": "x", "y": "x"}
     assert component_roots([]) == {}
+
+
+PINNED_TEXT = "The mill stood by the river for three hundred years, grinding the grain of the whole valley."
+
+
+def test_signature_values_are_pinned():
+    """The hash scheme (HASH_SCHEME) is part of every stored signature: a change must be deliberate."""
+    from pipelines.minhash import HASH_SCHEME
+
+    assert shingle_hashes(PINNED_TEXT, "word", 5)[:3].tolist() == [12981731129547892998, 16970853988375154564, 4885513007722683245]
+    assert MinHasher(num_perm=16, seed=42).signatures([PINNED_TEXT])[0].tolist() == [
+        442197922, 697964, 182980574, 384744737, 163775074, 638624802, 638309094, 332788647,
+        156473007, 73006809, 36485343, 347275977, 246245632, 603529303, 24440327, 792011601,
+    ]
+    assert MinHasher(num_perm=16, seed=42, shingle="char", ngram=5).signatures([PINNED_TEXT])[0].tolist()[:4] == [
+        14629380, 84109445, 32823771, 34689019,
+    ]
+    assert HASH_SCHEME.startswith("xxh3_64 tokens folded")

@@ -221,3 +221,30 @@ def test_expand_inputs_glob_and_file_url(tmp_path):
     files, _ = expand_inputs(CurateConfig(inputs=[f"file://{tmp_path}/x*.jsonl"]))
     assert sorted(f.relpath for f in files) == ["x1.jsonl", "x2.jsonl"]
     assert all(f.url.startswith("file://") for f in files)
+
+
+def _read_file(file):
+    docs = []
+    for unit in SplitUnits().process(file):
+        docs += [out for out in ReadUnit().process(unit) if not isinstance(out, beam.pvalue.TaggedOutput)]
+    return docs
+
+
+def test_html_extractor_comes_from_the_config(tmp_path, repo):
+    from pipelines.config import ConfigError
+    from pipelines.html_text import EXTRACTORS, extract_main_text
+
+    page = next((repo / "sample" / "pages").glob("en-*.html"))
+    path = tmp_path / "page.html"
+    path.write_bytes(page.read_bytes())
+    assert CurateConfig().html.extractor == "trafilatura"
+    texts = {}
+    for extractor in EXTRACTORS:
+        files, _ = expand_inputs(parse_config({"inputs": [str(path)], "html": {"extractor": extractor}}))
+        assert files[0].html_extractor == extractor
+        (doc,) = _read_file(files[0])
+        assert doc["text"] == extract_main_text(page.read_text(encoding="utf-8"), extractor=extractor)
+        texts[extractor] = doc["text"]
+    assert texts["trafilatura"] != texts["resiliparse"]
+    with pytest.raises(ConfigError, match="html.extractor"):
+        parse_config({"html": {"extractor": "lxml"}})
