@@ -15,6 +15,12 @@ import torch
 import torch.nn.functional as F
 
 
+def _full_logits(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x @ weight.T in at least fp32, for the softmax."""
+    logits = F.linear(x, weight)
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))
+
+
 def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     if torch.is_autocast_enabled(x.device.type):
         return torch.get_autocast_dtype(x.device.type)
@@ -38,17 +44,18 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
             grad_w = torch.zeros(weight.shape, dtype=acc, device=x.device) if need_grad else None
             for start in range(0, n, chunk):
                 rows = slice(start, start + chunk)
-                logits = (xc[rows] @ wc.T).to(acc)
-                lse = torch.logsumexp(logits, dim=-1)
-                picked = logits.gather(1, targets[rows, None]).squeeze(1)
-                loss += (lse - picked).sum()
+                logp = torch.log_softmax((xc[rows] @ wc.T).to(acc), dim=-1)
+                loss -= logp.gather(1, targets[rows, None]).sum()
                 if need_grad:
-                    # d loss / d logits = softmax - one_hot(target), times the reduction's scale.
-                    grad = torch.exp(logits - lse[:, None])
-                    grad.scatter_add_(1, targets[rows, None], torch.full_like(picked[:, None], -1.0))
-                    grad = (grad * scale).to(dtype)
+                    # d loss / d logits = softmax - one_hot(target) (the reduction's scale comes last).
+                    grad = logp.exp_()
+                    grad.scatter_add_(1, targets[rows, None], torch.full((grad.shape[0], 1), -1.0, dtype=acc, device=x.device))
+                    grad = grad.to(dtype)
                     grad_x[rows] = grad @ wc
                     grad_w += (grad.T @ xc[rows]).to(acc)
+            if need_grad and mean:
+                grad_x *= scale
+                grad_w *= scale
         ctx.save_for_backward(grad_x, grad_w)
         ctx.dtypes = (x.dtype, weight.dtype)
         return loss * scale
@@ -74,7 +81,7 @@ def linear_cross_entropy(
             return ChunkedLinearCrossEntropy.apply(x, weight, targets, reduction == "mean", chunk)
         if reduction == "none" and not torch.is_grad_enabled():
             return torch.cat([
-                F.cross_entropy(F.linear(x[i : i + chunk], weight).float(), targets[i : i + chunk], reduction="none")
+                F.cross_entropy(_full_logits(x[i : i + chunk], weight), targets[i : i + chunk], reduction="none")
                 for i in range(0, x.shape[0], chunk)
             ])
-    return F.cross_entropy(F.linear(x, weight).float(), targets, reduction=reduction)
+    return F.cross_entropy(_full_logits(x, weight), targets, reduction=reduction)
