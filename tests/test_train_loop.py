@@ -243,3 +243,18 @@ def test_peak_flops_match_exact_device_names():
     assert peak_flops_for("NVIDIA L40S") == 362e12
     for unknown in ("NVIDIA L40", "NVIDIA GeForce RTX 4090", "NVIDIA H100", "H200", "Tesla T4", ""):
         assert peak_flops_for(unknown) is None
+
+
+def test_gpu_benchmark_script_runs_tiny_on_cpu(repo):
+    """benchmarks/train_gpu.py end to end (one process per micro-batch size) with a tiny model on CPU."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(repo / "benchmarks/train_gpu.py"), "--tiny"],
+                          capture_output=True, text=True, env=env, cwd=repo, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["device"] == "cpu" and report["steps"] == 6
+    runs = report["runs"]
+    assert [r["micro_batch"] for r in runs] == [16, 32, 64]
+    for r in runs:
+        assert r["tokens_per_s"] > 0 and r["mfu"] is None and r["steps_measured"] == 4
+        assert math.isfinite(r["final_loss"]) and math.isfinite(r["val_loss"])
