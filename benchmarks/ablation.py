@@ -21,7 +21,7 @@
    batch (so the same token budget), in the loader's random order, with
    `--seeds` seeds each (seed = model init and data order). Held-out bits per
    byte (exact: nats over the UTF-8 bytes of the scored tokens) on a fixed
-   sample of the held-out windows, every `--eval-every` steps, so the curve
+   sample of the held-out windows (the same for every run), every `--eval-every` steps, so the curve
    shows whether training has flattened; the result is the mean +- sd over
    seeds at the last step.
 
@@ -79,7 +79,7 @@ SETS = {
 }
 SIZES = {
     "cpu": {"model": {"n_layer": 2, "n_head": 4, "n_embd": 128, "mlp": "swiglu"}, "seq_len": 128, "batch_size": 16,
-            "steps": 400, "lr": 3e-3, "vocab": 2048, "eval_windows": 1024},
+            "steps": 200, "lr": 3e-3, "vocab": 2048, "eval_windows": 384},
     "gpu": {"model": {"n_layer": 6, "n_head": 6, "n_embd": 384, "mlp": "swiglu"}, "seq_len": 512, "batch_size": 32,
             "steps": 3000, "lr": 1e-3, "vocab": 8192, "eval_windows": 4096},
 }
@@ -256,7 +256,7 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true", help="GPU-sized model and run (CUDA, bf16, compiled)")
     parser.add_argument("--steps", type=int, help="training steps for each model (default: the size's)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per training set")
-    parser.add_argument("--eval-every", type=int, help="steps between held-out evaluations (default: steps / 8)")
+    parser.add_argument("--eval-every", type=int, help="steps between held-out evaluations (default: steps / 4)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gristmill-ablation"), help="datasets, tokens, runs")
     args = parser.parse_args()
     size = SIZES["gpu" if args.gpu else "cpu"]
@@ -278,7 +278,7 @@ def main() -> None:
     results: dict[str, list[dict]] = {name: [] for name in SETS}
     for seed in range(args.seeds):
         for name in SETS:
-            r = train_one(name, seed, work, size, steps, args.eval_every or max(1, steps // 8), args.gpu)
+            r = train_one(name, seed, work, size, steps, args.eval_every or max(1, steps // 4), args.gpu)
             results[name].append(r)
             print(f"{name} seed {seed}: held-out bpb {r['val_bpb']:.4f} (curve {[round(v, 3) for v in r['curve'].values()]}), "
                   f"train loss {r['train_loss']:.3f}, {r['train_tokens']} tokens in {r['wall_s']:.0f}s", flush=True)

@@ -15,6 +15,9 @@ import torch
 import torch.nn.functional as F
 
 
+IGNORE = -100
+
+
 def _full_logits(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """x @ weight.T in at least fp32, for the softmax."""
     logits = F.linear(x, weight)
@@ -28,7 +31,11 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
 
 
 class ChunkedLinearCrossEntropy(torch.autograd.Function):
-    """Sum or mean over rows of cross_entropy(x @ weight.T, targets); x (N, C), weight (V, C), targets (N,)."""
+    """Sum or mean over rows of cross_entropy(x @ weight.T, targets); x (N, C), weight (V, C), targets (N,).
+
+    Rows whose target is IGNORE (-100, F.cross_entropy's default ignore_index) count for nothing;
+    the mean is over the other rows, as in F.cross_entropy.
+    """
 
     @staticmethod
     def forward(ctx, x, weight, targets, mean: bool, chunk: int):
@@ -37,7 +44,9 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
             xc, wc = x.to(dtype), weight.to(dtype)
             acc = torch.promote_types(dtype, torch.float32)
             n = x.shape[0]
-            scale = 1.0 / n if mean else 1.0
+            keep = targets != IGNORE
+            safe = torch.where(keep, targets, 0)[:, None]
+            scale = 1.0 / keep.sum().to(acc) if mean else 1.0
             loss = torch.zeros((), dtype=acc, device=x.device)
             need_grad = x.requires_grad or weight.requires_grad
             grad_x = torch.empty_like(xc) if need_grad else None
@@ -45,14 +54,16 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
             for start in range(0, n, chunk):
                 rows = slice(start, start + chunk)
                 logp = torch.log_softmax((xc[rows] @ wc.T).to(acc), dim=-1)
-                loss -= logp.gather(1, targets[rows, None]).sum()
+                kept = keep[rows, None]
+                loss -= (logp.gather(1, safe[rows]) * kept).sum()
                 if need_grad:
-                    # d loss / d logits = softmax - one_hot(target) (the reduction's scale comes last).
+                    # d loss / d logits = softmax - one_hot(target) on kept rows (the reduction's scale comes last).
                     grad = logp.exp_()
-                    grad.scatter_add_(1, targets[rows, None], torch.full((grad.shape[0], 1), -1.0, dtype=acc, device=x.device))
+                    grad.scatter_add_(1, safe[rows], torch.full((grad.shape[0], 1), -1.0, dtype=acc, device=x.device))
                     grad = grad.to(dtype)
-                    grad_x[rows] = grad @ wc
-                    grad_w += (grad.T @ xc[rows]).to(acc)
+                    # Ignored rows are zeroed on the (rows, C) sides, not on the (rows, vocab) gradient.
+                    grad_x[rows] = (grad @ wc) * kept
+                    grad_w += (grad.T @ (xc[rows] * kept)).to(acc)
             if need_grad and mean:
                 grad_x *= scale
                 grad_w *= scale
