@@ -146,26 +146,31 @@ class WindowOrder:
     the dataset's windows, across its shards, in the order of a random permutation keyed by
     (seed, dataset, e)."""
 
+    BLOCK = 8192  # stream positions whose windows are computed together (numpy's per-call cost, amortized)
+
     def __init__(self, windows: np.ndarray, seed: int, dataset: int):
         self.total = int(windows.sum())
         self.seed, self.dataset = seed, dataset
         self.starts = np.concatenate(([0], np.cumsum(windows)[:-1]))
-        self._epochs: dict[int, RandomPermutation] = {}
+        self._blocks: dict[tuple[int, int], np.ndarray] = {}
 
-    def _permutation(self, e: int) -> RandomPermutation:
-        got = self._epochs.get(e)
+    def _block(self, e: int, b: int) -> np.ndarray:
+        """Global window indices of epoch e's positions [b * BLOCK, (b + 1) * BLOCK)."""
+        got = self._blocks.get((e, b))
         if got is None:
-            if len(self._epochs) > 4:
-                self._epochs.clear()
-            got = self._epochs[e] = RandomPermutation(self.total, self.seed, self.dataset, e)
+            if len(self._blocks) > 16:
+                self._blocks.clear()
+            positions = np.arange(b * self.BLOCK, min((b + 1) * self.BLOCK, self.total), dtype=np.int64)
+            got = self._blocks[(e, b)] = RandomPermutation(self.total, self.seed, self.dataset, e)(positions)
         return got
 
     def locate(self, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         epoch, pos = np.divmod(j, self.total)
+        block, within = np.divmod(pos, self.BLOCK)
         g = np.empty_like(pos)
-        for e in np.unique(epoch).tolist():
-            sel = epoch == e
-            g[sel] = self._permutation(e)(pos[sel])
+        for e, b in {(int(e), int(b)) for e, b in zip(epoch.tolist(), block.tolist())}:
+            sel = (epoch == e) & (block == b)
+            g[sel] = self._block(e, b)[within[sel]]
         # Shards with no windows share a start with the next one; searchsorted "right" skips them.
         shard = np.searchsorted(self.starts, g, side="right") - 1
         return shard, g - self.starts[shard]
