@@ -180,7 +180,6 @@ def test_bits_per_byte_is_exact_against_decoding_the_scored_tokens(tmp_path, cor
     tokens) with the real tokenizer and count the UTF-8 bytes."""
     import contextlib
 
-    import numpy as np
     import torch.nn.functional as F
 
     from pipelines.config import parse_config
