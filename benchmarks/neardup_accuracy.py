@@ -26,7 +26,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import apache_beam as beam
 import numpy as np
 from tqdm import tqdm
 
@@ -34,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import machine, require_corpora  # noqa: E402
 from benchmarks.neardup_data import EDITS, base_documents, boilerplate_words, jaccard, scale_documents, variant_at  # noqa: E402
 from pipelines.config import NearDupConfig  # noqa: E402
-from pipelines.neardup import CandidateEdges, ConnectedComponents, NearDupStage, VerifyEdges, lsh_shape  # noqa: E402
+from pipelines.neardup import lsh_shape  # noqa: E402
+from tests.neardup_support import run_stages  # noqa: E402
 from pipelines.union_find import component_roots  # noqa: E402
 
 LEVELS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
@@ -107,22 +107,14 @@ def neardup_sets(corpora: Path) -> dict[str, tuple[list[dict], list[tuple[str, s
     }
 
 
-def dump(pcoll, path: Path, label: str):
-    pcoll | f"{label}/Json" >> beam.Map(json.dumps) | f"{label}/Write" >> beam.io.WriteToText(str(path), shard_name_template="")
-
-
-def load(path: Path) -> list:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def run_stages(runs: dict[str, tuple[list[dict], NearDupConfig]], tmp: Path) -> dict[str, dict[str, str]]:
+def run_all(runs: dict[str, tuple[list[dict], NearDupConfig]], tmp: Path) -> dict[str, dict[str, str]]:
     """doc id -> predicted cluster id, per named run; all runs in one pipeline."""
-    with beam.Pipeline() as p:
-        for i, (name, (docs, config)) in enumerate(runs.items()):
-            result = p | f"Create{i}" >> beam.Create(docs) | f"NearDup{i}" >> NearDupStage(config)
-            both = (result["kept"], result["rejected"]) | f"All{i}" >> beam.Flatten()
-            dump(both | f"Cluster{i}" >> beam.Map(lambda d: (d["id"], d["dup_cluster"])), tmp / f"run{i}.jsonl", f"Dump{i}")
-    return {name: dict(load(tmp / f"run{i}.jsonl")) for i, name in enumerate(runs)}
+    results = run_stages(tmp, {f"run{i}": run for i, run in enumerate(runs.values())})
+    clusters = {}
+    for i, name in enumerate(runs):
+        rows = {**results[f"run{i}"]["kept"], **results[f"run{i}"]["rejected"]}
+        clusters[name] = {doc_id: row["dup_cluster"] for doc_id, row in rows.items()}
+    return clusters
 
 
 def score_labelled(docs, pairs, clusters, threshold) -> dict:
@@ -177,21 +169,13 @@ def score_pairs(pairs, clusters, texts) -> dict:
 
 def exactness(corpora: Path, n: int, config: NearDupConfig, tmp: Path) -> dict:
     docs = scale_documents(corpora, n)
-    bands, rows = lsh_shape(config)
     started = time.perf_counter()
-    with beam.Pipeline() as p:
-        candidates = p | beam.Create(docs) | CandidateEdges(config, bands, rows)
-        verified = candidates["edges"] | VerifyEdges(candidates["signatures"], config.threshold)
-        components = ConnectedComponents()
-        labels = verified | components
-        dump(verified, tmp / "edges.jsonl", "Edges")
-        dump(labels, tmp / "labels.jsonl", "Labels")
-        dump(components.residual_edges, tmp / "residual.jsonl", "Residual")
-    edges = [tuple(e) for e in load(tmp / "edges.jsonl")]
-    beam_labels = dict(load(tmp / "labels.jsonl"))
+    run = run_stages(tmp / "exact", {"exact": (docs, config)})["exact"]
+    edges = [tuple(map(tuple, e)) for e in run["edges"]]
+    beam_labels = {tuple(node): tuple(label) for node, label in run["labels"]}
     reference = component_roots(edges)
     return {"docs": len(docs), "verified_edges": len(edges), "nodes": len(reference),
-            "clusters": len(set(reference.values())), "residual_edges": len(load(tmp / "residual.jsonl")),
+            "clusters": len(set(reference.values())), "residual_edges": run["section"][0]["stats"]["residual_edges"],
             "equal": beam_labels == reference, "seconds": time.perf_counter() - started}
 
 
@@ -213,7 +197,7 @@ def main() -> int:
         runs = {"labelled": (docs, config)}
         for threshold in SET_THRESHOLDS:
             runs.update({(name, threshold): (d, config.model_copy(update={"threshold": threshold})) for name, (d, _) in sets.items()})
-        runs = run_stages(runs, Path(tmp))
+        runs = run_all(runs, Path(tmp))
         print(f"\nBeam stage runs: {time.perf_counter() - started:.1f}s")
 
         s = score_labelled(docs, pairs, runs["labelled"], config.threshold)

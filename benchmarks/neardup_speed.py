@@ -7,9 +7,10 @@ the same word 5-gram shingling, the same num_perm, for
   - datasketch `MinHash.bulk` and `MinHash.generator` (one shared init, `update_batch` per document).
 datasketch's time includes building its byte-string shingles, as ours includes hashing them.
 
-Stage: `NearDupStage` with the default config on N and 4N documents (real chunks
-plus edited copies) read from JSONL, on the DirectRunner as curate runs it
-(multi_processing, 2 workers); wall time and peak RSS summed over the process tree.
+Stage: `gristmill curate` on N and 4N documents (real chunks plus edited copies)
+read from JSONL, with every judge off, once with near-dup on and once off
+(multi_processing, 2 workers): the difference in wall time is the near-dup step's
+cost; peak RSS summed over the process tree.
 
     .venv/bin/python benchmarks/neardup_speed.py [--docs 3000] [--loop-docs 300] [--stage-docs 5000]
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -74,39 +76,30 @@ def signature_speed(texts: list[str], loop_docs: int, num_perm: int) -> dict:
     }
 
 
-def stage_child(path: str) -> None:
-    """Runs in a subprocess: the stage alone on the docs in `path`; prints its pipeline time and counts."""
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from pipelines.config import NearDupConfig
-    from pipelines.neardup import NearDupStage
-
-    options = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
-    started = time.perf_counter()
-    out = Path(path).with_suffix(".counts")
-    with beam.Pipeline(options=options) as p:
-        docs = p | beam.io.ReadFromText(path) | beam.Map(json.loads)
-        result = docs | NearDupStage(NearDupConfig())
-        counts = [
-            result[k] | f"Count{k}" >> beam.combiners.Count.Globally() | f"Name{k}" >> beam.Map(lambda n, k=k: (k, n))
-            for k in ("kept", "rejected")
-        ]
-        (counts | beam.Flatten() | beam.combiners.ToDict() | beam.Map(json.dumps)
-         | beam.io.WriteToText(str(out), shard_name_template=""))
-    print(json.dumps({"pipeline_s": time.perf_counter() - started, **json.loads(out.read_text())}))
+def curate_run(path: Path, near_dup: bool, tmp: Path) -> dict:
+    """`gristmill curate` on `path` with every judge off but near-dup (on or off); wall time and peak RSS."""
+    config = tmp / f"{path.stem}-{near_dup}.yaml"
+    off = {"enabled": False}
+    config.write_text(json.dumps({
+        "inputs": [str(path)], "output": {"dir": str(tmp / f"out-{path.stem}-{near_dup}")},
+        "language": off, "pii": off, "bias": off, "near_dup": {"enabled": near_dup},
+        "quality": {family: off for family in ("gopher_repetition", "gopher_quality", "fineweb")},
+    }))
+    cmd = [sys.executable, "-m", "pipelines.cli", "curate", "--config", str(config), "--", "--direct_num_workers=2"]
+    return run_measured(cmd, stdout=subprocess.DEVNULL)
 
 
 def stage_speed(corpora: Path, n: int, tmp: Path) -> dict:
+    """The near-dup step's own cost: curate with it minus curate without it, on the same documents."""
     path = tmp / f"docs-{n}.jsonl"
     with path.open("w") as f:
         for doc in scale_documents(corpora, n):
             f.write(json.dumps(doc) + "\n")
-    log = tmp / f"stage-{n}.out"
-    with log.open("w") as out:
-        measured = run_measured([sys.executable, __file__, "--stage-child", str(path)], stdout=out)
-    child = json.loads(log.read_text().strip().splitlines()[-1])
-    return {"docs": n, **measured, **child, "docs_per_s": n / child["pipeline_s"]}
+    without = curate_run(path, False, tmp)
+    with_near = curate_run(path, True, tmp)
+    near_s = with_near["wall_s"] - without["wall_s"]
+    return {"docs": n, "without_s": without["wall_s"], "with_s": with_near["wall_s"], "near_dup_s": near_s,
+            "docs_per_s": n / near_s if near_s > 0 else float("inf"), "peak_rss_mb": with_near["peak_rss_mb"]}
 
 
 def main() -> int:
@@ -114,11 +107,7 @@ def main() -> int:
     parser.add_argument("--docs", type=int, default=3000, help="documents for the signature comparison")
     parser.add_argument("--loop-docs", type=int, default=300, help="of those, how many the slow per-document loop signs")
     parser.add_argument("--stage-docs", type=int, default=5000, help="1x input of the stage run (4x follows)")
-    parser.add_argument("--stage-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.stage_child:
-        stage_child(args.stage_child)
-        return 0
     corpora = require_corpora()
     print(f"machine: {machine()}")
     texts = [d["text"] for d in base_documents(corpora)][: args.docs]
@@ -129,12 +118,12 @@ def main() -> int:
         base = r["datasketch_loop"]
         print(f"  num_perm {num_perm}: " + ", ".join(f"{k} {v:,.0f} docs/s ({v / base:.1f}x loop)" for k, v in r.items()))
 
-    print("\nwhole near-dup stage (DirectRunner multi_processing, 2 workers, default config)")
+    print("\nnear-dup step in curate (multi_processing, 2 workers, default near_dup config, other judges off)")
     with tempfile.TemporaryDirectory() as tmp:
         for n in (args.stage_docs, 4 * args.stage_docs):
             r = stage_speed(corpora, n, Path(tmp))
-            print(f"  {r['docs']} docs: pipeline {r['pipeline_s']:.1f}s, {r['docs_per_s']:.0f} docs/s, "
-                  f"process wall {r['wall_s']:.1f}s, peak RSS {r['peak_rss_mb']:.0f} MB, kept {r['kept']}, rejected {r['rejected']}")
+            print(f"  {r['docs']} docs: curate {r['without_s']:.1f}s without near-dup, {r['with_s']:.1f}s with it: "
+                  f"near-dup {r['near_dup_s']:.1f}s = {r['docs_per_s']:.0f} docs/s; peak RSS {r['peak_rss_mb']:.0f} MB")
     return 0
 
 

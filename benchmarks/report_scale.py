@@ -21,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import xxhash
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -28,7 +29,7 @@ from benchmarks.common import REPO, machine, require_corpora, run_measured  # no
 from pipelines.config import CurateConfig  # noqa: E402
 from pipelines.manifest import funnel  # noqa: E402
 from pipelines.schema import data_schema, rejected_schema  # noqa: E402
-from pipelines.sinks import errors_bytes, parquet_bytes, shard_of  # noqa: E402
+from pipelines.staging import json_lines, write_parquet  # noqa: E402
 from quality.pii import redact, scan  # noqa: E402
 
 SHARDS = 8
@@ -69,11 +70,11 @@ def build(root: Path, texts: list[str]) -> None:
         (root / sub).mkdir(parents=True)
     groups: list[list[dict]] = [[] for _ in range(SHARDS)]
     for row in kept:
-        groups[shard_of(row["id"], SHARDS)].append(row)
+        groups[xxhash.xxh64_intdigest(row["id"].encode()) % SHARDS].append(row)
     for i, rows in enumerate(groups):
-        (root / f"data/part-{i:05d}.parquet").write_bytes(parquet_bytes(sorted(rows, key=lambda r: r["id"]), data_schema()))
-    (root / "rejected/part-00000.parquet").write_bytes(parquet_bytes(rejected, rejected_schema()))
-    (root / "errors/part-00000.jsonl").write_bytes(errors_bytes([]))
+        write_parquet(str(root / f"data/part-{i:05d}.parquet"), sorted(rows, key=lambda r: r["id"]), data_schema())
+    write_parquet(str(root / "rejected/part-00000.parquet"), rejected, rejected_schema())
+    (root / "errors/part-00000.jsonl").write_bytes(json_lines([]))
     config = CurateConfig().model_dump(mode="json")
     config["language"]["allowed"] = ["en"]
     by_reason = {"language:low_score": len(rejected)}

@@ -255,7 +255,7 @@ def gristmill_config(input_dir: Path, out: Path, workers: int, running_mode: str
     """Same rules and thresholds as the datatrove pipeline; PII, bias, classifier and normalization off."""
     return {
         "inputs": [{"path": str(input_dir), "format": "jsonl"}],
-        "output": {"dir": str(out), "shards": workers * 2, "rejected_shards": workers},
+        "output": {"dir": str(out)},
         "normalize": {"ftfy": False, "nfc": False, "control_chars": False, "whitespace": False},
         "language": {"allowed": ["en"], "min_score": 0.65},
         "quality": {"c4": {"enabled": True, "variant": "paper"}},

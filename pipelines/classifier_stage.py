@@ -1,43 +1,41 @@
 """The classifier stage: a fastText quality model scores each document (`quality.classifier`).
 
 Adds `quality_score` and rejects `classifier:low_score` (detail: the score).
-Two ways to set the cut:
+Scoring is per document (`ClassifierStage`, before near-dup); the cut is one
+number applied later, so near-dup only sees documents at or above it:
 
-- `threshold`: keep documents whose score reaches it; one pass.
+- `threshold`: keep documents whose score reaches it.
 - `top_percentile` P: keep the best P percent. The cut is a global quantile of
   the scores, taken with Beam's `ApproximateQuantiles` combiner (1001
-  quantiles, rank error at most 0.1% of the documents) and passed back to the
-  keep/reject step as a side input. Documents tied at the cut are all kept.
+  quantiles, rank error at most 0.1% of the documents) over the scores alone.
+  Documents tied at the cut are all kept.
 """
 
 from __future__ import annotations
 
+import functools
+
 import apache_beam as beam
 
-from pipelines.stage import KEPT, REJECTED, reject
+from pipelines.stage import DocStage
 from quality.classifier import ClassifierThresholds, QualityClassifier
 
 REASON = "classifier:low_score"
 _QUANTILES = 1001
 
 
-class _Score(beam.DoFn):
-    def __init__(self, model_path: str):
-        self._model_path = model_path
-        self._scorer = None
-
-    def setup(self):
-        self._scorer = QualityClassifier(self._model_path)
-
-    def process(self, doc: dict):
-        yield {**doc, "quality_score": self._scorer.score(doc["text"])}
+def _score(scorer: QualityClassifier, doc: dict):
+    return {**doc, "quality_score": scorer.score(doc["text"])}, None
 
 
-def _route(doc: dict, cut: float):
+def _make_scorer(model_path: str):
+    return functools.partial(_score, QualityClassifier(model_path))
+
+
+def cut_rejection(doc: dict, cut: float) -> tuple[str, str] | None:
     if doc["quality_score"] >= cut:
-        yield doc
-    else:
-        yield beam.pvalue.TaggedOutput(REJECTED, reject(doc, REASON, f"{doc['quality_score']:.4f}"))
+        return None
+    return REASON, f"{doc['quality_score']:.4f}"
 
 
 def cut_from_quantiles(quantiles: list[float], top_percentile: float) -> float:
@@ -48,43 +46,34 @@ def cut_from_quantiles(quantiles: list[float], top_percentile: float) -> float:
     return quantiles[index]
 
 
-class ClassifierStage(beam.PTransform):
+class ClassifierStage(DocStage):
+    """Scores documents; its manifest section is `cut_section` of the cut, not a sum over documents."""
+
     name = "classifier"
-    section_name = "classifier"
 
     def __init__(self, config: ClassifierThresholds):
-        super().__init__()
         if not config.model_path:
             raise ValueError("the classifier stage needs a model_path")
+        super().__init__(functools.partial(_make_scorer, config.model_path))
         self._config = config
-        self._cut = None
 
-    def expand(self, docs):
-        scored = docs | "Score" >> beam.ParDo(_Score(self._config.model_path))
-        if self._config.top_percentile is None:
-            self._cut = scored.pipeline | "Threshold" >> beam.Create([self._config.threshold])
-        else:
-            top = self._config.top_percentile
-            self._cut = (
-                scored
-                | "Scores" >> beam.Map(lambda doc: doc["quality_score"])
-                | "Quantiles" >> beam.ApproximateQuantiles.Globally(_QUANTILES)
-                | "Cut" >> beam.Map(cut_from_quantiles, top)
-            )
-        routed = scored | "Route" >> beam.FlatMap(_route, beam.pvalue.AsSingleton(self._cut)).with_outputs(
-            REJECTED, main=KEPT
+    def cut(self, scores):
+        """The cut as a one-element PCollection, from the PCollection of every scored document's score."""
+        config = self._config
+        if config.top_percentile is None:
+            return scores.pipeline | "ClassifierThreshold" >> beam.Create([config.threshold])
+        return (
+            scores
+            | "ClassifierQuantiles" >> beam.ApproximateQuantiles.Globally(_QUANTILES)
+            | "ClassifierCut" >> beam.Map(cut_from_quantiles, config.top_percentile)
         )
-        return {KEPT: routed[KEPT], REJECTED: routed[REJECTED]}
 
-    def manifest_section(self, kept, rejected):
+    def cut_section(self, cut: float) -> dict:
         """The model and the cut actually applied (for top_percentile, the computed score)."""
         config = self._config
-        mode = "threshold" if config.top_percentile is None else "top_percentile"
-        return self._cut | "ClassifierManifest" >> beam.Map(
-            lambda cut: {
-                "model_path": config.model_path,
-                "mode": mode,
-                "top_percentile": config.top_percentile,
-                "cut_score": cut,
-            }
-        )
+        return {
+            "model_path": config.model_path,
+            "mode": "threshold" if config.top_percentile is None else "top_percentile",
+            "top_percentile": config.top_percentile,
+            "cut_score": cut,
+        }

@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.beam_args = beam_args
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        from pipelines import beam_logs
+
+        for handler in logging.getLogger().handlers:
+            beam_logs.install(handler)
     try:
         return args.handler(args) or 0
     except GristmillError as err:

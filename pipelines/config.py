@@ -54,9 +54,9 @@ class SourceConfig(Section):
 
 class OutputConfig(Section):
     dir: str = "out"
-    shards: int = Field(default=4, ge=1, le=100_000)
-    rejected_shards: int = Field(default=2, ge=1, le=100_000)
-    error_shards: int = Field(default=1, ge=1, le=100_000)
+    shard_bytes: int = Field(
+        default=256 << 20, ge=1, description="text bytes per shard (data/, rejected/, errors/); the shard count follows"
+    )
 
 
 class NormalizeConfig(Section):
@@ -191,6 +191,11 @@ class CurateConfig(Section):
     def config_hash(self) -> str:
         """sha256 of the canonical JSON of the config; names the run's outputs."""
         return hashlib.sha256(canonical_json(self.model_dump(mode="json")).encode()).hexdigest()
+
+    def staging_key(self) -> str:
+        """What the staged per-unit work depends on: the config less where it goes and how it runs."""
+        work = self.model_dump(mode="json", exclude={"output", "runner"})
+        return hashlib.sha256(canonical_json(work).encode()).hexdigest()[:16]
 
 
 def canonical_json(obj) -> str:

@@ -1,97 +1,156 @@
-"""The curate pipeline: sources in, a sharded dataset with every record accounted for out."""
+"""The curate pipeline: sources in, a sharded dataset with every record accounted for out.
+
+  units (files, Parquet row groups)
+  -> s1: read, normalize, length                (per unit; `pipelines.segments`)
+  -> exact dedup on (text hash, id, unit, row)  (global, small records)
+  -> s2: language, quality rules, classifier score   (per unit)
+  -> classifier cut, near-dup on MinHash sidecars    (global, small records)
+  -> s3: near-dup decisions, PII, bias               (per unit)
+  -> shards sized by bytes, streamed from the units' files
+
+Document text stays in per-unit staged files; shuffles carry only hashes, ids,
+row numbers, decisions and stats. The run works in `<output>.staging/<key>/`
+and publishes the finished dataset (manifest last) by renaming it into place,
+so a killed run never damages the previous dataset, and a rerun with the same
+config reuses every unit whose work completed.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import posixpath
+import threading
 import time
 
 import apache_beam as beam
 import fsspec
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.classifier_stage import ClassifierStage
+from pipelines import beam_logs
 from pipelines.config import CurateConfig
 from pipelines.errors import GristmillError
-from pipelines.exact_dedup import ExactDedupStage
-from pipelines.language_stage import LanguageStage
-from pipelines.quality_stage import QualityRulesStage
+from pipelines.exact_dedup import ExactDedup
 from pipelines.manifest import MANIFEST, OUTPUT_DIRS, STATS_DIR, write_manifest
-from pipelines.neardup import NearDupStage
-from pipelines.normalize import NormalizeStage
-from pipelines.pii_stage import BiasStage, PiiStage, RedactField
-from pipelines.schema import data_schema, rejected_schema
-from pipelines.sinks import WriteErrorShards, WriteJson, WriteParquetShards
-from pipelines.sources import ERRORS, InputFile, ReadSources, expand_inputs
-from pipelines.stage import KEPT, REJECTED
+from pipelines.neardup import NearDup
+from pipelines.segments import EXACT, SCORES, FinishSegment, JudgeSegment, Layout, ReadSegment, accounted, build_stages
+from pipelines.sinks import WriteJson, WriteShards
+from pipelines.sources import Unit, expand_inputs, plan_units
+from pipelines.stage import add_nested
 
 log = logging.getLogger(__name__)
 
+# What a finished dataset directory may hold; anything else there stops the run before it replaces the directory.
+DATASET_ENTRIES = {MANIFEST, STATS_DIR, "report", *OUTPUT_DIRS}
+PROGRESS_POLL_S = 1.0
 
-def build_stages(config: CurateConfig) -> list[beam.PTransform]:
-    """The stages in pipeline order: cheap, high-yield ones first, the global near-dup step late, PII last."""
-    stages: list[beam.PTransform] = [NormalizeStage(config.normalize, config.length)]
-    if config.exact_dedup.enabled:
-        stages.append(ExactDedupStage())
-    if config.language.enabled:
-        stages.append(LanguageStage(config.language))
-    quality_rules = QualityRulesStage(config.quality)
-    if quality_rules.families:
-        stages.append(quality_rules)
-    if config.classifier.enabled:
-        stages.append(ClassifierStage(config.classifier))
-    if config.near_dup.enabled:
-        stages.append(NearDupStage(config.near_dup))
-    # PII and bias stay last: placeholders must not make documents look alike to dedup.
-    if config.pii.enabled:
-        stages.append(PiiStage(config.pii))
-    if config.bias.enabled:
-        stages.append(BiasStage(config.bias))
-    return stages
+
+class _Summary(beam.CombineFn):
+    """Every unit's stats record -> records read, units done and reused per segment, and the stages' sums."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, item):
+        _, stats = item
+        segment = stats["segment"]
+        return add_nested(acc, {
+            "input": stats.get("input", 0),
+            "units": {segment: 1},
+            "reused": {segment: stats["reused"]},
+            "tally": stats.get("tally", {}),
+        })
+
+    def merge_accumulators(self, accs):
+        total: dict = {}
+        for acc in accs:
+            add_nested(total, acc)
+        return total
+
+    def extract_output(self, acc):
+        return acc
+
+
+def summary_files(summary: dict, config: CurateConfig) -> list[tuple[str, object]]:
+    """(file name under _stats/, value): the input count, the resume record and each stage's manifest section."""
+    files = [("input.json", summary.get("input", 0))]
+    files.append(("section-resume.json", {
+        "units": summary.get("units", {}).get("s1", 0),
+        "reused_units": {segment: summary.get("reused", {}).get(segment, 0) for segment in ("s1", "s2", "s3")},
+    }))
+    tally = summary.get("tally", {})
+    for stage in accounted(build_stages(config)):
+        sums = tally.get(stage.name, {})
+        files.append((f"section-{stage.section_name}.json", stage.section(sums.get("kept", {}), sums.get("rejected", {}))))
+    return files
+
+
+class _WriteStats(beam.DoFn):
+    def __init__(self, directory: str, config: CurateConfig):
+        self._directory, self._config = directory, config
+
+    def process(self, summary):
+        import json
+
+        from pipelines.staging import write_file
+
+        for name, value in summary_files(summary, self._config):
+            write_file(f"{self._directory}/{name}", json.dumps(value, sort_keys=True, default=str).encode("utf-8"))
 
 
 class Curate(beam.PTransform):
-    """read -> stages -> data/, rejected/, errors/ and the counts the manifest needs."""
+    """Units -> the staged dataset in `dataset_url`: shards plus the stats the manifest is built from."""
 
-    def __init__(self, files: list[InputFile], config: CurateConfig, out_url: str):
+    def __init__(self, units: list[Unit], config: CurateConfig, layout: Layout, dataset_url: str):
         super().__init__()
-        self._files, self._config, self._out = files, config, out_url
+        self._units, self._config, self._layout, self._dataset = units, config, layout, dataset_url
 
     def expand(self, pbegin):
-        read = pbegin | "Read" >> ReadSources(self._files)
-        (read["docs"], read[REJECTED], read[ERRORS]) | "AllRecordsRead" >> beam.Flatten() | "CountInput" >> (
-            beam.combiners.Count.Globally()
-        ) | "WriteInputCount" >> WriteJson(f"{self._out}/{STATS_DIR}/input.json")
-
-        stages = build_stages(self._config)
-        docs, rejected = read["docs"], [read[REJECTED]]
-        for stage in stages:
-            result = docs | stage  # labelled by the stage class
-            docs = result[KEPT]
-            rejected.append(result[REJECTED])
-        all_rejected = tuple(rejected) | "AllRejected" >> beam.Flatten()
-        errors = read[ERRORS]
-        if self._config.pii.enabled:
-            # Documents rejected before the PII stage, and bad records' excerpts, still hold raw text.
-            all_rejected = all_rejected | "RedactRejected" >> RedactField(self._config.pii, "text")
-            errors = errors | "RedactErrors" >> RedactField(self._config.pii, "excerpt")
-
-        out = self._config.output
-        docs | "WriteData" >> WriteParquetShards(f"{self._out}/data", out.shards, data_schema())
-        all_rejected | "WriteRejected" >> WriteParquetShards(f"{self._out}/rejected", out.rejected_shards, rejected_schema())
-        errors | "WriteErrors" >> WriteErrorShards(f"{self._out}/errors", out.error_shards)
-
-        for stage in stages:
-            if hasattr(stage, "manifest_section"):
-                section = stage.section_name
-                stage.manifest_section(docs, all_rejected) | f"Write_{section}" >> WriteJson(
-                    f"{self._out}/{STATS_DIR}/section-{section}.json"
-                )
-        return docs
+        config, layout = self._config, self._layout
+        stages = build_stages(config)
+        s1 = (
+            pbegin
+            | "Units" >> beam.Create(self._units)
+            | "SpreadUnits" >> beam.Reshuffle()
+            | "Read" >> beam.ParDo(ReadSegment(config, layout)).with_outputs(EXACT, main="stats")
+        )
+        exact = s1[EXACT] | "ExactDedup" >> ExactDedup()
+        s2 = (
+            {"unit": s1.stats, EXACT: exact}
+            | "JoinExact" >> beam.CoGroupByKey()
+            | "Judge" >> beam.ParDo(JudgeSegment(config, layout)).with_outputs(SCORES, main="stats")
+        )
+        classifier = next((s for s in stages["s2"] if s.name == "classifier"), None)
+        cut = classifier.cut(s2[SCORES]) if classifier else None
+        stats_dir = f"{self._dataset}/{STATS_DIR}"
+        if classifier:
+            cut | "ClassifierSection" >> beam.Map(classifier.cut_section) | "WriteClassifier" >> WriteJson(
+                f"{stats_dir}/section-classifier.json"
+            )
+        if config.near_dup.enabled:
+            near_dup = s2.stats | "NearDup" >> NearDup(config.near_dup, layout, cut)
+            decisions = near_dup["decisions"]
+            near_dup["section"] | "WriteNearDup" >> WriteJson(f"{stats_dir}/section-near_dup.json")
+        else:
+            decisions = pbegin | "NoNearDup" >> beam.Create([])
+        cut_input = beam.pvalue.AsSingleton(cut) if cut is not None else None
+        s3 = (
+            {"unit": s2.stats, "near": decisions}
+            | "JoinNearDup" >> beam.CoGroupByKey()
+            | "Finish" >> beam.ParDo(FinishSegment(config, layout), cut_input)
+        )
+        stats = (s1.stats, s2.stats, s3) | "AllStats" >> beam.Flatten()
+        stats | "Shards" >> WriteShards(self._dataset, layout, config.output.shard_bytes)
+        return (
+            stats
+            | "Summary" >> beam.CombineGlobally(_Summary())
+            | "WriteStats" >> beam.ParDo(_WriteStats(stats_dir, config))
+        )
 
 
 def pipeline_options(config: CurateConfig, beam_args: list[str]) -> PipelineOptions:
-    """DirectRunner on all cores by default; anything given after `--` overrides it."""
+    """Multi-process on all cores by default; anything given after `--` overrides it."""
     workers = config.runner.direct_num_workers or os.cpu_count() or 1
     defaults = [
         f"--direct_num_workers={workers}",
@@ -101,36 +160,142 @@ def pipeline_options(config: CurateConfig, beam_args: list[str]) -> PipelineOpti
     return PipelineOptions(defaults + list(beam_args))
 
 
-def prepare_output(out_url: str) -> None:
-    """Fail before any work when the output cannot be written; clear a previous run's outputs."""
-    fs, root = fsspec.core.url_to_fs(out_url)
-    probe = f"{root}/.gristmill-write-test"
-    try:
-        fs.makedirs(root, exist_ok=True)
-        with fs.open(probe, "wb") as handle:
-            handle.write(b"ok")
-        fs.rm(probe)
-    except OSError as err:
-        raise GristmillError(f"output directory {out_url} is not writable: {err.strerror or err}") from None
-    # The manifest goes first: a directory without one is never mistaken for a finished dataset.
-    for name in (MANIFEST, STATS_DIR, "report", *OUTPUT_DIRS):
-        path = f"{root}/{name}"
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
+def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
+    """A pipeline on the runner named after `--`, or else on the DirectRunner's batch engine (the FnApiRunner).
+
+    That engine is named rather than left to the DirectRunner, which would first try the
+    Prism runner (a binary it downloads) and fall back on its own when that fails.
+    """
+    if options.view_as(StandardOptions).runner:
+        return beam.Pipeline(options=options)
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    info = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    return beam.Pipeline(runner=fn_runner.FnApiRunner(provision_info=info), options=options)
 
 
-def run_curate(config: CurateConfig, beam_args: list[str] = ()) -> dict:
-    """Run the pipeline and write the manifest; returns the manifest."""
+class Staging:
+    """Where a run of `config` works: `<output>.staging/<key>/`, and the dataset it assembles there."""
+
+    def __init__(self, config: CurateConfig):
+        self.out = config.output.dir.rstrip("/")
+        self.fs, self.out_path = fsspec.core.url_to_fs(self.out)
+        self.base = self.out_path + ".staging"
+        self.key = config.staging_key()
+        self.root = f"{self.base}/{self.key}"
+        self.layout = Layout(self.fs.unstrip_protocol(self.root))
+        self.dataset = self.fs.unstrip_protocol(f"{self.root}/dataset")
+
+    def prepare(self, fresh: bool) -> None:
+        """Fail before any work when the output cannot be written or holds other things; keep completed units."""
+        fs, out = self.fs, self.out_path
+        previous = out + ".previous"
+        if not fs.exists(out) and fs.exists(previous):
+            fs.mv(previous, out, recursive=True)  # a publish was killed between its two renames
+        if fs.isdir(out):
+            foreign = sorted(posixpath.basename(p.rstrip("/")) for p in fs.ls(out, detail=False))
+            foreign = [name for name in foreign if name not in DATASET_ENTRIES]
+            if foreign:
+                raise GristmillError(
+                    f"output directory {self.out} holds files that are not part of a gristmill dataset "
+                    f"({', '.join(foreign[:5])}); refusing to replace it: choose another --output"
+                )
+        probe = f"{self.root}/.gristmill-write-test"
+        try:
+            if fresh and fs.exists(self.base):
+                fs.rm(self.base, recursive=True)
+            fs.makedirs(self.root, exist_ok=True)
+            with fs.open(probe, "wb") as handle:
+                handle.write(b"ok")
+            fs.rm(probe)
+        except OSError as err:
+            raise GristmillError(f"output directory {self.out} is not writable: {err.strerror or err}") from None
+        for stale in fs.ls(self.base, detail=False):
+            if posixpath.basename(stale.rstrip("/")) != self.key:
+                fs.rm(stale, recursive=True)  # staged work of another config can never be reused
+        dataset = f"{self.root}/dataset"
+        if fs.exists(dataset):
+            fs.rm(dataset, recursive=True)  # shards of an interrupted assembly are always rebuilt
+
+    def publish(self) -> None:
+        """Swap the assembled dataset into place, then drop the staging area."""
+        fs, out = self.fs, self.out_path
+        previous = out + ".previous"
+        if fs.exists(out):
+            fs.mv(out, previous, recursive=True)
+        fs.mv(f"{self.root}/dataset", out, recursive=True)
+        if fs.exists(previous):
+            fs.rm(previous, recursive=True)
+        fs.rm(self.base, recursive=True)
+
+
+class Progress:
+    """A live bar on stderr: input bytes read (from s1 markers), documents read and kept so far, rate.
+
+    Workers leave a marker per finished unit in the staging area; the bar polls them,
+    so it works on any runner whose workers write where the driver can read.
+    """
+
+    def __init__(self, layout: Layout, units: list[Unit]):
+        from tqdm import tqdm
+
+        self._layout = layout
+        total = sum(u.input_bytes for u in units)
+        self._bar = tqdm(total=total, unit="B", unit_scale=True, desc="curate", disable=None, dynamic_ncols=True)
+        self._seen: dict[str, dict] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self):
+        if not self._bar.disable:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._bar.close()
+
+    def _poll(self):
+        from pipelines.staging import read_marker
+
+        fs, root = fsspec.core.url_to_fs(self._layout.root)
+        while not self._done.wait(PROGRESS_POLL_S):
+            try:
+                paths = fs.glob(f"{root}/s[13]/*.done.json")
+            except OSError:
+                continue
+            for path in paths:
+                if path not in self._seen:
+                    marker = read_marker(fs.unstrip_protocol(path))
+                    if marker:
+                        self._seen[path] = marker["stats"]
+            read = [s for p, s in self._seen.items() if "/s1/" in p]
+            kept = sum(s["alive"]["rows"] for p, s in self._seen.items() if "/s3/" in p)
+            self._bar.n = sum(s.get("input_bytes", 0) for s in read)
+            self._bar.set_postfix(docs=sum(s.get("input", 0) for s in read), kept=kept, refresh=False)
+            self._bar.refresh()
+
+
+def run_curate(config: CurateConfig, beam_args: list[str] = (), fresh: bool = False) -> dict:
+    """Run the pipeline, write the manifest and publish the dataset; returns the manifest."""
     started = time.time()
     files, skipped = expand_inputs(config)
-    out_url = config.output.dir.rstrip("/")
-    prepare_output(out_url)
+    staging = Staging(config)
+    staging.prepare(fresh)
     for path in skipped:
         log.warning("skipping %s: unknown format (name a format in the config to read it)", path)
-    options = pipeline_options(config, beam_args)
-    with beam.Pipeline(options=options) as pipeline:
-        pipeline | "Curate" >> Curate(files, config, out_url)
-    pipeline_s = time.time() - started
-    timings = {"pipeline_s": round(pipeline_s, 3)}
-    manifest = write_manifest(out_url, config, files, skipped, timings)
+    units = plan_units(files)
+    pipeline = make_pipeline(pipeline_options(config, beam_args))
+    pipeline | "Curate" >> Curate(units, config, staging.layout, staging.dataset)
+    quiet = beam_logs.quiet_worker_stderr() if not log.isEnabledFor(logging.INFO) else contextlib.nullcontext()
+    with quiet, Progress(staging.layout, units):
+        pipeline.run().wait_until_finish()
+    timings = {"pipeline_s": round(time.time() - started, 3)}
+    manifest = write_manifest(staging.dataset, config, files, skipped, timings)
+    staging.publish()
     return manifest

@@ -29,7 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--format", choices=FORMATS, default="auto",
         help="format of every --input (default: detected from each file name)",
     )
-    parser.add_argument("--shards", type=int, metavar="N", help="number of data shards")
+    parser.add_argument("--shard-bytes", type=int, metavar="N", help="text bytes per shard (default 256 MiB)")
+    parser.add_argument(
+        "--fresh", action="store_true",
+        help="ignore the staged work of an earlier, interrupted run with the same config and start over",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -41,8 +45,8 @@ def config_from_args(args):
         config.inputs = parse_config({"inputs": [{"path": p, "format": args.format} for p in args.input]}).inputs
     if args.output:
         config.output.dir = args.output
-    if args.shards:
-        config.output.shards = args.shards
+    if args.shard_bytes:
+        config.output.shard_bytes = args.shard_bytes
     return parse_config(config.model_dump(), args.config or "command line")
 
 
@@ -65,6 +69,6 @@ def run(args) -> int:
     config = config_from_args(args)
     if not config.inputs:
         raise GristmillError("no inputs: give --input PATH... or a --config with `inputs:`")
-    manifest = run_curate(config, args.beam_args)
+    manifest = run_curate(config, args.beam_args, fresh=args.fresh)
     print(summary(manifest, config.output.dir), file=sys.stdout)
     return 0

@@ -1,35 +1,31 @@
-"""Exact deduplication: documents with identical normalized text keep one survivor, the smallest id."""
+"""Exact deduplication: documents with identical normalized text keep one survivor, the smallest id.
+
+Only (text hash, (id, unit, row)) records are grouped; the decisions go back to
+the units as (unit, (row, survivor id)), and the s2 task of each unit rejects
+those rows as `exact_dedup:duplicate` with the survivor's id as detail.
+"""
 
 from __future__ import annotations
 
 import apache_beam as beam
 import xxhash
 
-from pipelines.stage import KEPT, REJECTED, reject
+
+def text_key(text: str) -> bytes:
+    return xxhash.xxh3_128_digest(text.encode("utf-8"))
 
 
-def text_key(text: str) -> str:
-    return xxhash.xxh3_128_hexdigest(text.encode("utf-8"))
+def duplicates(group):
+    """(unit, (row, survivor id)) for every member of a hash group but its smallest id."""
+    _, members = group
+    members = sorted(members)
+    survivor = members[0][0]
+    for _, unit, row in members[1:]:
+        yield unit, (row, survivor)
 
 
-class _KeepSmallestId(beam.DoFn):
-    def process(self, group):
-        _, docs = group
-        docs = sorted(docs, key=lambda d: d["id"])
-        survivor = docs[0]["id"]
-        yield docs[0]
-        for doc in docs[1:]:
-            yield beam.pvalue.TaggedOutput(REJECTED, reject(doc, "exact_dedup:duplicate", survivor))
+class ExactDedup(beam.PTransform):
+    """(text hash, (id, unit, row)) -> (unit, (row, survivor id)) for the documents to reject."""
 
-
-class ExactDedupStage(beam.PTransform):
-    name = "exact_dedup"
-
-    def expand(self, docs):
-        results = (
-            docs
-            | "KeyByText" >> beam.Map(lambda d: (text_key(d["text"]), d))
-            | "GroupByText" >> beam.GroupByKey()
-            | "KeepOne" >> beam.ParDo(_KeepSmallestId()).with_outputs(REJECTED, main=KEPT)
-        )
-        return {KEPT: results[KEPT], REJECTED: results[REJECTED]}
+    def expand(self, keys):
+        return keys | "GroupByText" >> beam.GroupByKey() | "Duplicates" >> beam.FlatMap(duplicates)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import functools
 
-import apache_beam as beam
-
-from pipelines.stage import JudgeStage, Verdict
+from pipelines.stage import DocStage, Verdict
 from quality.langid import LanguageIdentifier, LanguageThresholds, bundled_model_path, language_verdict
 
 
@@ -25,7 +23,7 @@ def make_language_judge(thresholds: LanguageThresholds):
     return functools.partial(_judge, LanguageIdentifier(thresholds.model_path), thresholds)
 
 
-class LanguageStage(JudgeStage):
+class LanguageStage(DocStage):
     name = "language"
     section_name = "language"
 
@@ -33,14 +31,9 @@ class LanguageStage(JudgeStage):
         super().__init__(functools.partial(make_language_judge, config))
         self._model_path = config.model_path or bundled_model_path()
 
-    def manifest_section(self, kept, rejected):
+    def kept_counts(self, doc: dict) -> dict:
+        return {doc.get("lang") or "": 1}
+
+    def section(self, kept: dict, rejected_by_reason: dict) -> dict:
         """The model used and how many final documents each language has."""
-        model = str(self._model_path)
-        return (
-            kept
-            | "LanguageManifest/Lang" >> beam.Map(lambda doc: doc.get("lang") or "")
-            | "LanguageManifest/Count" >> beam.combiners.Count.PerElement()
-            | "LanguageManifest/ToDict" >> beam.combiners.ToDict()
-            | "LanguageManifest/Section"
-            >> beam.Map(lambda counts: {"model_path": model, "kept_by_lang": dict(sorted(counts.items()))})
-        )
+        return {"model_path": str(self._model_path), "kept_by_lang": dict(sorted(kept.items()))}

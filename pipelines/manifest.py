@@ -21,7 +21,7 @@ from pipelines.config import CurateConfig
 from pipelines.dataset_manifest import FORMAT, MANIFEST
 from pipelines.errors import GristmillError
 from pipelines.schema import data_schema, rejected_schema
-from pipelines.sinks import errors_bytes, parquet_bytes, shard_name, write_file
+from pipelines.staging import write_file
 
 STATS_DIR = "_stats"
 OUTPUT_DIRS = ("data", "rejected", "errors")
@@ -43,39 +43,32 @@ def gristmill_version() -> str:
         return "unknown"
 
 
-def shard_plan(config: CurateConfig) -> dict[str, tuple[int, str]]:
-    out = config.output
-    return {"data": (out.shards, "parquet"), "rejected": (out.rejected_shards, "parquet"), "errors": (out.error_shards, "jsonl")}
-
-
-def _fill_missing_shards(fs, root: str, config: CurateConfig) -> None:
-    """A shard with no rows is written empty, so every run has the configured shard count."""
-    empty = {"data": parquet_bytes([], data_schema()), "rejected": parquet_bytes([], rejected_schema()), "errors": errors_bytes([])}
-    for kind, (count, suffix) in shard_plan(config).items():
-        fs.makedirs(f"{root}/{kind}", exist_ok=True)
-        for index in range(count):
-            path = f"{root}/{kind}/{shard_name(index, suffix)}"
-            if not fs.exists(path):
-                write_file(fs.unstrip_protocol(path), empty[kind])
-
-
 def _describe_shard(fs, root: str, relpath: str) -> dict:
     path = f"{root}/{relpath}"
+    digest, size, lines = hashlib.sha256(), 0, 0
     with fs.open(path, "rb") as handle:
-        data = handle.read()
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+            lines += chunk.count(b"\n")
     if relpath.endswith(".parquet"):
-        rows = pq.ParquetFile(fs.open(path, "rb")).metadata.num_rows
+        with fs.open(path, "rb") as handle:
+            rows = pq.ParquetFile(handle).metadata.num_rows
     else:
-        rows = data.count(b"\n")
-    return {"path": relpath, "rows": rows, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        rows = lines
+    return {"path": relpath, "rows": rows, "sha256": digest.hexdigest(), "bytes": size}
+
+
+def _list_shards(fs, root: str, kind: str) -> list[str]:
+    return sorted(f"{kind}/{posixpath.basename(p)}" for p in fs.glob(f"{root}/{kind}/part-*") if not p.endswith(".tmp"))
 
 
 def _reasons(fs, root: str, shards: list[dict]) -> collections.Counter:
     counts: collections.Counter = collections.Counter()
     for shard in shards:
         with fs.open(f"{root}/{shard['path']}", "rb") as handle:
-            column = pq.read_table(handle, columns=["reason"]).column("reason")
-        counts.update(column.to_pylist())
+            for batch in pq.ParquetFile(handle).iter_batches(columns=["reason"]):
+                counts.update(batch.column(0).to_pylist())
     return counts
 
 
@@ -112,11 +105,7 @@ def _read_stats(fs, root: str) -> tuple[int, dict]:
 
 def write_manifest(out_url: str, config: CurateConfig, files: list, skipped: list[str], timings: dict) -> dict:
     fs, root = fsspec.core.url_to_fs(out_url)
-    _fill_missing_shards(fs, root, config)
-    shards = {
-        kind: [_describe_shard(fs, root, f"{kind}/{shard_name(i, suffix)}") for i in range(count)]
-        for kind, (count, suffix) in shard_plan(config).items()
-    }
+    shards = {kind: [_describe_shard(fs, root, path) for path in _list_shards(fs, root, kind)] for kind in OUTPUT_DIRS}
     input_count, sections = _read_stats(fs, root)
     kept = sum(s["rows"] for s in shards["data"])
     rejected = sum(s["rows"] for s in shards["rejected"])

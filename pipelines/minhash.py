@@ -141,12 +141,12 @@ def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / len(a)
 
 
-def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[tuple[int, int]]:
-    """(band index, 64-bit hash of that band's rows) for each band; equal keys make a candidate pair."""
-    return [
-        (band, xxhash.xxh3_64_intdigest(signature[band * rows : (band + 1) * rows].tobytes()))
-        for band in range(bands)
-    ]
+def band_hashes(signature: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """The 64-bit hash of each band's rows, in band order; equal hashes in a band make a candidate pair."""
+    return np.array(
+        [xxhash.xxh3_64_intdigest(signature[band * rows : (band + 1) * rows].tobytes()) for band in range(bands)],
+        dtype=np.uint64,
+    )
 
 
 def _collision_probability(s: np.ndarray, bands: int, rows: int) -> np.ndarray:

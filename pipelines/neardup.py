@@ -1,29 +1,37 @@
 """Near-duplicate removal: MinHash LSH candidates, verified edges, connected components, one survivor per cluster.
 
-Every step is a Beam transform keyed by document id, band or cluster; no step
-gathers all documents or all signatures in one process:
+Document text never enters a shuffle. The s2 task of each unit wrote, for each
+signed document k, its band hashes, signature, row, id, length and score to
+sidecar files (`pipelines.segments._Signer`). Then:
 
-  docs -> signatures (batched numpy, `pipelines.minhash`) and band keys
-       -> GroupByKey per (band, band hash) -> star edges to the bucket's smallest id
-          (a bucket over `bucket_cap` ids becomes a chain of neighbours in id order)
-       -> verification: each edge joins both ends' signatures (two CoGroupByKeys) and
-          survives when their estimated Jaccard reaches the threshold
-       -> connected components: `ROUNDS` unrolled large-star / small-star rounds
-          (Kiveris et al. 2014), then the edges still between different labels go to
-          a single-worker union-find, which refuses more than `MAX_RESIDUAL_EDGES`
-       -> check: both ends of every verified edge carry the same label, else the run fails
-       -> per cluster, the survivor by `keep`; the others are rejected as
-          `near_dup:duplicate` with the cluster id (its smallest document id) as detail.
+  band tasks: one per (band, range of hash values), sized from the number of
+       signed documents; each reads that band's column from every unit's sidecar,
+       sorts the hashes in its range and emits each bucket of two or more
+       (unit, k) members (documents under the classifier cut are left out)
+  -> distinct buckets; each member is looked up in its unit's sidecar by one
+       task per unit: (id, rank node, signature); a node is the member's rank key
+       followed by its unit and row, so the smallest node of a cluster is its survivor
+  -> per bucket, star edges to the smallest id (a bucket over `bucket_cap` members
+       becomes a chain in id order), verified by the signatures' estimated Jaccard
+  -> connected components: `ROUNDS` unrolled large-star / small-star rounds
+       (Kiveris et al. 2014), then the edges still between different labels go to
+       a single-worker union-find, which refuses more than `MAX_RESIDUAL_EDGES`
+  -> check: both ends of every verified edge carry the same label, else the run fails
+  -> per cluster, its smallest id (the cluster id) and size; each member's decision
+       goes back to its unit as (unit, (row, cluster, size, survivor id)).
 """
 
 from __future__ import annotations
 
+import json
+
 import apache_beam as beam
 import numpy as np
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from pipelines.config import NearDupConfig
-from pipelines.minhash import HASH_SCHEME, MinHasher, band_keys, estimated_jaccard, optimal_bands
-from pipelines.stage import KEPT, REJECTED, reject
+from pipelines.minhash import HASH_SCHEME, estimated_jaccard, optimal_bands
 from pipelines.union_find import component_roots
 
 # Large-star + small-star rounds unrolled into the graph. Random graphs settle in
@@ -36,10 +44,10 @@ MAX_RESIDUAL_EDGES = 2_000_000
 # without it a false positive goes straight into a cluster, so both weigh the same (datasketch's default).
 WEIGHTS_VERIFIED = (0.2, 0.8)
 WEIGHTS_UNVERIFIED = (0.5, 0.5)
-
-_BANDS = "bands"
-_RANKS = "ranks"
-_SHORT = "short"
+# Band hashes one band task holds at most (16 bytes each with their unit and row): the number of
+# hash ranges per band follows from the number of signed documents.
+RANGE_ENTRIES = 4_000_000
+_CANDIDATE = "candidate"
 
 
 def lsh_shape(config: NearDupConfig) -> tuple[int, int]:
@@ -50,112 +58,114 @@ def lsh_shape(config: NearDupConfig) -> tuple[int, int]:
     return optimal_bands(config.threshold, config.num_perm, *weights)
 
 
-def rank_key(doc: dict, keep: str) -> tuple:
+def rank_key(doc_id: str, n_chars: int, score: float | None, keep: str) -> tuple:
     """Sort key of a cluster member: the smallest key survives. Every key ends in the id, so ties cannot happen.
 
     `quality`: highest `quality_score`; members without one (the classifier is off)
     rank after those with one, and among themselves by `longest`.
     """
     if keep == "smallest_id":
-        return (doc["id"],)
-    longest = (-len(doc["text"]), doc["id"])
+        return (doc_id,)
+    longest = (-n_chars, doc_id)
     if keep == "longest":
         return longest
-    score = doc.get("quality_score")
     return (1, 0.0, *longest) if score is None else (0, -float(score), *longest)
 
 
-class _Sign(beam.DoFn):
-    """Batches of docs -> (id, signature bytes); tagged band keys, rank keys and ids too short to sign."""
-
-    def __init__(self, config: NearDupConfig, bands: int, rows: int):
-        self._config, self._bands, self._rows = config, bands, rows
-        self._hasher = None
-
-    def setup(self):
-        c = self._config
-        self._hasher = MinHasher(num_perm=c.num_perm, seed=c.seed, shingle=c.shingle, ngram=c.ngram)
-
-    def process(self, batch):
-        signatures = self._hasher.signatures([doc["text"] for doc in batch])
-        for doc, signature in zip(batch, signatures):
-            doc_id = doc["id"]
-            if signature is None:
-                yield beam.pvalue.TaggedOutput(_SHORT, doc_id)
-                continue
-            yield doc_id, signature.tobytes()
-            yield beam.pvalue.TaggedOutput(_RANKS, (doc_id, rank_key(doc, self._config.keep)))
-            for key in band_keys(signature, self._bands, self._rows):
-                yield beam.pvalue.TaggedOutput(_BANDS, (key, doc_id))
+def node_id(node: tuple) -> str:
+    return node[-3]
 
 
-def bucket_edges(bucket, cap: int):
-    """Edges (smaller id, larger id) of one LSH bucket: a star to its smallest id, or a chain when over `cap`."""
-    _, ids = bucket
-    ids = sorted(set(ids))
-    if len(ids) <= cap:
-        for other in ids[1:]:
-            yield ids[0], other
+def load_array(url: str, dtype, columns: int = 1) -> np.ndarray:
+    """A sidecar file as an array of `columns` columns (memory-mapped when local)."""
+    fs, path = fsspec.core.url_to_fs(url)
+    if isinstance(fs, LocalFileSystem):
+        flat = np.memmap(path, dtype=dtype, mode="r") if fs.size(path) else np.empty(0, dtype=dtype)
     else:
-        yield from zip(ids, ids[1:])
+        with fs.open(path, "rb") as handle:
+            flat = np.frombuffer(handle.read(), dtype=dtype)
+    return flat.reshape(-1, columns) if columns > 1 else flat
 
 
-class CandidateEdges(beam.PTransform):
-    """docs -> {"signatures": (id, bytes), "ranks": (id, key), "edges": distinct (u, v), u < v, "short": ids}."""
-
-    def __init__(self, config: NearDupConfig, bands: int, rows: int):
-        super().__init__()
-        self._config, self._bands, self._rows = config, bands, rows
-
-    def expand(self, docs):
-        signed = (
-            docs
-            | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
-            | "Sign" >> beam.ParDo(_Sign(self._config, self._bands, self._rows)).with_outputs(_BANDS, _RANKS, _SHORT, main="sig")
-        )
-        edges = (
-            signed[_BANDS]
-            | "GroupByBand" >> beam.GroupByKey()
-            | "BucketEdges" >> beam.FlatMap(bucket_edges, cap=self._config.bucket_cap)
-            | "DistinctEdges" >> beam.Distinct()
-        )
-        return {"signatures": signed["sig"], "ranks": signed[_RANKS], "edges": edges, "short": signed[_SHORT]}
+def hash_ranges(signed: int) -> list[tuple[int, int]]:
+    """[lo, hi) ranges of 64-bit hash values, enough that each holds about RANGE_ENTRIES of `signed`."""
+    parts = max(1, -(-signed // RANGE_ENTRIES))
+    edges = [i * (1 << 64) // parts for i in range(parts + 1)]
+    return list(zip(edges, edges[1:]))
 
 
-def _attach_first_signature(item):
-    _, grouped = item
-    for signature in grouped["sig"]:
-        for v in grouped["edge"]:
-            yield v, (item[0], signature)
+class _BandCollisions(beam.DoFn):
+    """(band, lo, hi) -> every bucket of 2+ members, as a sorted tuple of (unit, k)."""
+
+    def __init__(self, layout, bands: int):
+        self._layout, self._bands = layout, bands
+
+    def process(self, task, units, cut):
+        band, lo, hi = task
+        hashes, unit_ids, ks = [], [], []
+        for unit, _ in units:
+            column = np.asarray(load_array(self._layout.path("s2", unit, "bands.u64"), np.uint64, self._bands)[:, band])
+            keep = column >= np.uint64(lo)
+            if hi < (1 << 64):
+                keep &= column < np.uint64(hi)
+            if cut is not None:
+                scores = load_array(self._layout.path("s2", unit, "score.f64"), np.float64)
+                keep &= ~(scores < cut)  # a document without a score (NaN) is never under the cut
+            k = np.nonzero(keep)[0]
+            hashes.append(column[k])
+            unit_ids.append(np.full(len(k), unit, dtype=np.int64))
+            ks.append(k)
+        if not hashes:
+            return
+        h = np.concatenate(hashes)
+        order = np.argsort(h, kind="stable")
+        h, u, k = h[order], np.concatenate(unit_ids)[order], np.concatenate(ks)[order]
+        starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
+        ends = np.r_[starts[1:], len(h)]
+        for s, e in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
+            yield tuple(sorted(zip(u[s:e].tolist(), k[s:e].tolist())))
 
 
-def _verify(item, threshold: float):
-    v, grouped = item
-    for signature_v in grouped["sig"]:
-        sv = np.frombuffer(signature_v, dtype=np.uint32)
-        for u, signature_u in grouped["half"]:
-            if estimated_jaccard(np.frombuffer(signature_u, dtype=np.uint32), sv) >= threshold:
-                yield u, v
+class _LookUpMembers(beam.DoFn):
+    """(unit, [(k, bucket)]) -> (bucket, (id, node, signature bytes)) from the unit's sidecar files."""
+
+    def __init__(self, layout, num_perm: int, keep: str):
+        self._layout, self._num_perm, self._keep = layout, num_perm, keep
+
+    def process(self, item):
+        unit, wanted = item
+        wanted = list(wanted)
+        needed = {k for k, _ in wanted}
+        layout = self._layout
+        signatures = load_array(layout.path("s2", unit, "sig.u32"), np.uint32, self._num_perm)
+        rows = load_array(layout.path("s2", unit, "rows.u32"), np.uint32)
+        nodes = {}
+        with fsspec.open(layout.path("s2", unit, "meta.jsonl"), "rb") as handle:
+            for k, line in enumerate(handle):
+                if k in needed:
+                    doc_id, n_chars, score = json.loads(line)
+                    nodes[k] = (*rank_key(doc_id, n_chars, score, self._keep), unit, int(rows[k]))
+        for k, bucket in wanted:
+            node = nodes[k]
+            yield bucket, (node_id(node), node, np.asarray(signatures[k]).tobytes())
 
 
-class VerifyEdges(beam.PTransform):
-    """Keeps an edge (u, v) only when the signatures of u and v agree in at least `threshold` of positions."""
+def chain_or_star(count: int, cap: int):
+    """Index pairs of a bucket of `count` members in id order: a star to the first, or a chain when over `cap`."""
+    if count <= cap:
+        return ((0, i) for i in range(1, count))
+    return ((i, i + 1) for i in range(count - 1))
 
-    def __init__(self, signatures, threshold: float):
-        super().__init__()
-        self._signatures, self._threshold = signatures, threshold
 
-    def expand(self, edges):
-        half = (
-            {"sig": self._signatures, "edge": edges}
-            | "JoinFirstEnd" >> beam.CoGroupByKey()
-            | "AttachFirst" >> beam.FlatMap(_attach_first_signature)
-        )
-        return (
-            {"sig": self._signatures, "half": half}
-            | "JoinSecondEnd" >> beam.CoGroupByKey()
-            | "Verify" >> beam.FlatMap(_verify, threshold=self._threshold)
-        )
+def _bucket_edges(item, cap: int, threshold: float, verify: bool):
+    """Candidate (id, id) pairs (tagged) and verified (node, node) edges of one bucket."""
+    _, members = item
+    members = sorted(members, key=lambda m: m[0])
+    for i, j in chain_or_star(len(members), cap):
+        (id_u, node_u, sig_u), (id_v, node_v, sig_v) = members[i], members[j]
+        yield beam.pvalue.TaggedOutput(_CANDIDATE, (id_u, id_v))
+        if not verify or estimated_jaccard(np.frombuffer(sig_u, np.uint32), np.frombuffer(sig_v, np.uint32)) >= threshold:
+            yield node_u, node_v
 
 
 def _both_directions(edge):
@@ -214,7 +224,8 @@ def _resolve_residual(edges: list) -> dict:
 
 
 class ConnectedComponents(beam.PTransform):
-    """Edges (u, v) -> (node, label) for every node in an edge; label = smallest id of its component."""
+    """Edges (u, v) -> {"labels": (node, label) for every node in an edge, label = smallest node of its
+    component; "residual": the edges the rounds left between different labels}."""
 
     def expand(self, edges):
         for i in range(ROUNDS):
@@ -242,10 +253,10 @@ class ConnectedComponents(beam.PTransform):
             | "Residual/Gather" >> beam.combiners.ToList()
             | "Residual/UnionFind" >> beam.Map(_resolve_residual)
         )
-        self.residual_edges = residual
-        return labelled["label"] | "Relabel" >> beam.Map(
+        labels = labelled["label"] | "Relabel" >> beam.Map(
             lambda pair, roots: (pair[0], roots.get(pair[1], pair[1])), roots=beam.pvalue.AsSingleton(roots)
         )
+        return {"labels": labels, "residual": residual}
 
 
 def _label_first_end(item):
@@ -284,59 +295,6 @@ class CheckLabels(beam.PTransform):
         )
 
 
-class _Survivor(beam.CombineFn):
-    """(rank key, id) of the members -> (best rank, survivor id, cluster size)."""
-
-    def create_accumulator(self):
-        return None, 0
-
-    def add_input(self, acc, member):
-        best, size = acc
-        return (member if best is None or member < best else best), size + 1
-
-    def merge_accumulators(self, accs):
-        best, size = None, 0
-        for b, s in accs:
-            if b is not None and (best is None or b < best):
-                best = b
-            size += s
-        return best, size
-
-    def extract_output(self, acc):
-        best, size = acc
-        return best[1], size
-
-
-def _member_rank(item):
-    doc_id, grouped = item
-    for label in grouped["label"]:
-        for rank in grouped["rank"]:
-            yield label, (rank, doc_id)
-
-
-def _tell_members(item):
-    cluster, grouped = item
-    for survivor, size in grouped["survivor"]:
-        for member in grouped["member"]:
-            yield member, (cluster, size, survivor)
-
-
-class _Decide(beam.DoFn):
-    def process(self, item):
-        doc_id, grouped = item
-        infos = list(grouped["info"])
-        for doc in grouped["doc"]:
-            if not infos:
-                yield {**doc, "dup_cluster": doc_id, "dup_cluster_size": 1}
-                continue
-            cluster, size, survivor = infos[0]
-            doc = {**doc, "dup_cluster": cluster, "dup_cluster_size": size}
-            if doc_id == survivor:
-                yield doc
-            else:
-                yield beam.pvalue.TaggedOutput(REJECTED, reject(doc, "near_dup:duplicate", cluster))
-
-
 class _ClusterStats(beam.CombineFn):
     """Cluster sizes -> clusters, documents in them, duplicates removed, largest size."""
 
@@ -355,6 +313,36 @@ class _ClusterStats(beam.CombineFn):
         return {"clusters": clusters, "docs_in_clusters": docs, "duplicates_removed": docs - clusters, "largest_cluster": largest}
 
 
+class _ClusterInfo(beam.CombineFn):
+    """Members of one cluster -> (smallest id, size)."""
+
+    def create_accumulator(self):
+        return None, 0
+
+    def add_input(self, acc, node):
+        smallest, size = acc
+        own = node_id(node)
+        return (own if smallest is None or own < smallest else smallest), size + 1
+
+    def merge_accumulators(self, accs):
+        smallest, size = None, 0
+        for s, n in accs:
+            if s is not None and (smallest is None or s < smallest):
+                smallest = s
+            size += n
+        return smallest, size
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _tell_members(item):
+    label, grouped = item
+    for cluster, size in grouped["info"]:
+        for node in grouped["member"]:
+            yield node[-2], (node[-1], cluster, size, node_id(label))
+
+
 COUNTED = ("docs_without_signature", "candidate_edges", "verified_edges", "residual_edges", "edges_label_checked")
 
 
@@ -367,63 +355,75 @@ def _section(parts, base: dict) -> dict:
     return {**base, "stats": dict(sorted(stats.items()))}
 
 
-class NearDupStage(beam.PTransform):
-    """The curate stage: near-duplicate clusters, one survivor each; `manifest_section` describes the run."""
+class NearDup(beam.PTransform):
+    """s2 stats -> {"decisions": (unit, (row, cluster, size, survivor id)), "section": the manifest section,
+    "edges": the verified (node, node) edges, "labels": (node, its cluster's smallest node)}.
 
-    name = "near_dup"
-    section_name = "near_dup"
+    `cut` is a one-element PCollection with the classifier cut (documents under it are left
+    out), or None.
+    """
 
-    def __init__(self, config: NearDupConfig):
+    def __init__(self, config: NearDupConfig, layout, cut=None):
         super().__init__()
-        self._config = config
+        self._config, self._layout, self._cut = config, layout, cut
         self._bands, self._rows = lsh_shape(config)
-        self._section = None
 
-    def expand(self, docs):
+    def expand(self, stats):
         c = self._config
-        candidates = docs | "Candidates" >> CandidateEdges(c, self._bands, self._rows)
-        signatures, edges = candidates["signatures"], candidates["edges"]
-        verified = edges | "Verify" >> VerifyEdges(signatures, c.threshold) if c.verify else edges
-        components = ConnectedComponents()
-        labels = verified | "Components" >> components
+        signed = stats | "SignedUnits" >> beam.FlatMap(lambda item: [(item[0], item[1]["signed"])] if item[1].get("signed") else [])
+        units = signed | "UnitList" >> beam.combiners.ToList() | "Sorted" >> beam.Map(sorted)
+        tasks = units | "BandTasks" >> beam.FlatMap(
+            lambda us, bands: [(b, lo, hi) for b in range(bands) for lo, hi in hash_ranges(sum(n for _, n in us))],
+            bands=self._bands,
+        )
+        cut = beam.pvalue.AsSingleton(self._cut) if self._cut is not None else None
+        buckets = (
+            tasks
+            | "SpreadTasks" >> beam.Reshuffle()
+            | "Collisions" >> beam.ParDo(_BandCollisions(self._layout, self._bands), beam.pvalue.AsSingleton(units), cut)
+            | "DistinctBuckets" >> beam.Distinct()
+        )
+        members = (
+            buckets
+            | "Members" >> beam.FlatMap(lambda bucket: ((unit, (k, bucket)) for unit, k in bucket))
+            | "GroupByUnit" >> beam.GroupByKey()
+            | "LookUp" >> beam.ParDo(_LookUpMembers(self._layout, c.num_perm, c.keep))
+            | "GroupByBucket" >> beam.GroupByKey()
+        )
+        edges = members | "BucketEdges" >> beam.FlatMap(_bucket_edges, c.bucket_cap, c.threshold, c.verify).with_outputs(
+            _CANDIDATE, main="verified"
+        )
+        candidates = edges[_CANDIDATE] | "DistinctCandidates" >> beam.Distinct()
+        verified = edges.verified | "DistinctVerified" >> beam.Distinct()
+        components = verified | "Components" >> ConnectedComponents()
+        labels = components["labels"]
         checked = verified | "CheckLabels" >> CheckLabels(labels)
 
-        survivors = (
-            {"label": labels, "rank": candidates["ranks"]}
-            | "JoinRanks" >> beam.CoGroupByKey()
-            | "MemberRank" >> beam.FlatMap(_member_rank)
-            | "PickSurvivor" >> beam.CombinePerKey(_Survivor())
-        )
-        members = labels | "ByCluster" >> beam.Map(lambda pair: (pair[1], pair[0]))
-        info = (
-            {"survivor": survivors, "member": members}
+        by_label = labels | "ByCluster" >> beam.Map(lambda pair: (pair[1], pair[0]))
+        info = by_label | "ClusterInfo" >> beam.CombinePerKey(_ClusterInfo())
+        decisions = (
+            {"member": by_label, "info": info}
             | "JoinClusters" >> beam.CoGroupByKey()
             | "TellMembers" >> beam.FlatMap(_tell_members)
         )
-        by_id = docs | "KeyById" >> beam.Map(lambda doc: (doc["id"], doc))
-        decided = (
-            {"doc": by_id, "info": info}
-            | "JoinDocs" >> beam.CoGroupByKey()
-            | "Decide" >> beam.ParDo(_Decide()).with_outputs(REJECTED, main=KEPT)
-        )
 
-        # Counted in one keyed combine rather than one global combine each: fewer stages for the runner.
-        counted = zip(COUNTED, (candidates["short"], edges, verified, components.residual_edges, checked))
+        unsigned = stats | "Unsigned" >> beam.Map(lambda item: ("docs_without_signature", item[1].get("unsigned", 0)))
+        counted = zip(COUNTED[1:], (candidates, verified, components["residual"], checked))
         counts = [pcoll | f"Tally_{name}" >> beam.Map(lambda _, name=name: (name, 1)) for name, pcoll in counted]
         cluster_stats = (
-            survivors
+            info
             | "ClusterSizes" >> beam.Map(lambda item: item[1][1])
             | "ClusterStats" >> beam.CombineGlobally(_ClusterStats())
             | "ClusterStatItems" >> beam.FlatMap(dict.items)
         )
-        tallies = counts | "AllTallies" >> beam.Flatten() | "SumTallies" >> beam.CombinePerKey(sum)
-        self._section = (
+        tallies = (unsigned, *counts) | "AllTallies" >> beam.Flatten() | "SumTallies" >> beam.CombinePerKey(sum)
+        section = (
             (tallies, cluster_stats)
             | "StatsParts" >> beam.Flatten()
             | "StatsList" >> beam.combiners.ToList()
             | "Section" >> beam.Map(_section, base=self.describe())
         )
-        return {KEPT: decided[KEPT], REJECTED: decided[REJECTED]}
+        return {"decisions": decisions, "section": section, "edges": verified, "labels": labels}
 
     def describe(self) -> dict:
         """The parameters that define the clusters, as written to the manifest."""
@@ -443,8 +443,3 @@ class NearDupStage(beam.PTransform):
             "components_rounds": ROUNDS,
         }
 
-    def manifest_section(self, kept, rejected):
-        """Parameters and cluster statistics of this run (computed inside the stage)."""
-        if self._section is None:
-            raise RuntimeError("NearDupStage.manifest_section called before the stage was applied")
-        return self._section

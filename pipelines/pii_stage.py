@@ -4,42 +4,21 @@
 `pii_*` count columns, and rejects `pii:<entity>` (detail: the counts as
 JSON) where a `reject` policy says so; the text of a rejected document is
 redacted too. Its manifest section sums the counts over the kept documents.
-`RedactRejected` redacts the documents that earlier stages rejected.
+`redact_field` redacts the rows that never passed the PII stage.
 
 `BiasStage` adds `flagged_words_ratio` and, only if `bias.max_flagged_ratio`
 is set, rejects `bias:flagged_words` (detail: the ratio). Its manifest section
-is the representation statistics and the removal audit, computed with
-combiners over the final kept documents and every rejected one.
+is the representation statistics and the removal audit, summed over the final
+kept documents and every rejected one.
 """
 
 from __future__ import annotations
 
 import functools
 
-import apache_beam as beam
-
-from pipelines.stage import JudgeStage, Verdict
-from quality.bias import BiasSettings, add_counts, bias_section, doc_counts, flagged_counts, flagged_words_ratio
+from pipelines.stage import DocStage, Verdict
+from quality.bias import BiasSettings, bias_section, doc_counts, flagged_counts, flagged_words_ratio
 from quality.pii import COLUMNS, PiiSettings, apply_policies
-
-
-class SumCounts(beam.CombineFn):
-    """Key-wise sum of count dicts."""
-
-    def create_accumulator(self):
-        return {}
-
-    def add_input(self, totals, counts):
-        return add_counts(totals, counts)
-
-    def merge_accumulators(self, accumulators):
-        totals: dict = {}
-        for acc in accumulators:
-            add_counts(totals, acc)
-        return totals
-
-    def extract_output(self, totals):
-        return totals
 
 
 def _pii_judge(settings: PiiSettings, doc: dict) -> Verdict:
@@ -61,53 +40,39 @@ def _pii_counts(doc: dict) -> dict[str, int]:
     return counts
 
 
-class PiiStage(JudgeStage):
+class PiiStage(DocStage):
+    name = "pii"
     section_name = "pii"
 
-    def __init__(self, settings: PiiSettings, label: str | None = "pii"):
-        super().__init__(functools.partial(_make_pii_judge, settings), label)
+    def __init__(self, settings: PiiSettings):
+        super().__init__(functools.partial(_make_pii_judge, settings))
         self._settings = settings
 
-    def manifest_section(self, kept, rejected):
+    def kept_counts(self, doc: dict) -> dict:
+        return _pii_counts(doc)
+
+    def section(self, kept: dict, rejected_by_reason: dict) -> dict:
         """Entities found in the final documents, per type, and the policies applied."""
-        policies = {key: self._settings.policy(key).model_dump() for key in (c.removeprefix("pii_") for c in COLUMNS.values())}
-
-        def section(totals):
-            return {
-                "docs": totals.get("docs", 0),
-                "docs_with_pii": totals.get("docs_with_pii", 0),
-                "entities": {column: totals.get(column, 0) for column in COLUMNS.values()},
-                "policies": policies,
-                "phone_regions": list(self._settings.phone_regions),
-            }
-
-        return (
-            kept
-            | "PiiManifest/Counts" >> beam.Map(_pii_counts)
-            | "PiiManifest/Sum" >> beam.CombineGlobally(SumCounts())
-            | "PiiManifest/Section" >> beam.Map(section)
-        )
+        settings = self._settings
+        policies = {key: settings.policy(key).model_dump() for key in (c.removeprefix("pii_") for c in COLUMNS.values())}
+        return {
+            "docs": kept.get("docs", 0),
+            "docs_with_pii": kept.get("docs_with_pii", 0),
+            "entities": {column: kept.get(column, 0) for column in COLUMNS.values()},
+            "policies": policies,
+            "phone_regions": list(settings.phone_regions),
+        }
 
 
-def _redact_field(settings: PiiSettings, field: str, record: dict) -> dict:
-    if record.get("reason", "").startswith("pii:") or not record.get(field):
-        return record  # already redacted by PiiStage, or nothing to redact
-    return {**record, field: apply_policies(record[field], settings)[0]}
-
-
-class RedactField(beam.PTransform):
-    """Redact one text field of records that never passed the PII stage, so no output holds PII.
+def redact_field(settings: PiiSettings, field: str, record: dict) -> dict:
+    """Redact one text field of a record that never passed the PII stage, so no output holds PII.
 
     Used on rejected documents (`text`: rejected before the PII stage; their `pii_*`
     columns stay null) and on read errors (`excerpt`: the raw start of a bad record).
     """
-
-    def __init__(self, settings: PiiSettings, field: str):
-        super().__init__()
-        self._settings, self._field = settings, field
-
-    def expand(self, records):
-        return records | beam.Map(functools.partial(_redact_field, self._settings, self._field))
+    if (record.get("reason") or "").startswith("pii:") or not record.get(field):
+        return record  # already redacted by PiiStage, or nothing to redact
+    return {**record, field: apply_policies(record[field], settings)[0]}
 
 
 def _bias_judge(settings: BiasSettings, doc: dict) -> Verdict:
@@ -122,35 +87,20 @@ def _make_bias_judge(settings: BiasSettings):
     return functools.partial(_bias_judge, settings)
 
 
-def _kept_counts(doc: dict) -> dict:
-    return {**doc_counts(doc["text"]), **flagged_counts(doc.get("flagged_words_ratio"))}
-
-
-def _reason_counts(doc: dict) -> tuple[str, dict]:
-    return doc["reason"], doc_counts(doc["text"])
-
-
-class BiasStage(JudgeStage):
+class BiasStage(DocStage):
+    name = "bias"
     section_name = "bias"
 
-    def __init__(self, settings: BiasSettings, label: str | None = "bias"):
-        super().__init__(functools.partial(_make_bias_judge, settings), label)
+    def __init__(self, settings: BiasSettings):
+        super().__init__(functools.partial(_make_bias_judge, settings))
         self._settings = settings
 
-    def manifest_section(self, kept, rejected):
+    def kept_counts(self, doc: dict) -> dict:
+        return {**doc_counts(doc["text"]), **flagged_counts(doc.get("flagged_words_ratio"))}
+
+    def rejected_counts(self, row: dict) -> dict:
+        return doc_counts(row["text"])
+
+    def section(self, kept: dict, rejected_by_reason: dict) -> dict:
         """Representation of the kept corpus and the per-rule removal audit (see `quality.bias`)."""
-        settings = self._settings
-        kept_totals = (
-            kept
-            | "BiasManifest/KeptCounts" >> beam.Map(_kept_counts)
-            | "BiasManifest/KeptSum" >> beam.CombineGlobally(SumCounts())
-        )
-        by_reason = (
-            rejected
-            | "BiasManifest/RejectedCounts" >> beam.Map(_reason_counts)
-            | "BiasManifest/RejectedSum" >> beam.CombinePerKey(SumCounts())
-            | "BiasManifest/ByReason" >> beam.combiners.ToDict()
-        )
-        return kept_totals | "BiasManifest/Section" >> beam.Map(
-            lambda totals, reasons: bias_section(totals, reasons, settings), reasons=beam.pvalue.AsSingleton(by_reason)
-        )
+        return bias_section(kept, rejected_by_reason, self._settings)

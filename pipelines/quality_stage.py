@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from pipelines.stage import JudgeStage, Verdict
+from pipelines.stage import DocStage, Verdict
 from quality.rule_chain import ORDER, apply_rules
 from quality.rule_family import Thresholds
 
@@ -29,7 +29,7 @@ def make_quality_judge(enabled: dict[str, Thresholds], unsegmented: frozenset[st
     return functools.partial(_judge, enabled, unsegmented)
 
 
-class QualityRulesStage(JudgeStage):
+class QualityRulesStage(DocStage):
     name = "quality_rules"
 
     def __init__(self, config):

@@ -1,106 +1,109 @@
-"""Deterministic sharded outputs: Parquet for documents, JSONL for errors.
+"""The dataset's shards, sized by bytes and written by streaming from the staged unit files.
 
-A row's shard is a hash of its id (or of its source position, for errors) and
-rows are sorted within a shard, so the same input and config give byte-identical
-files whatever the runner's parallelism.
+The plan walks the units' files in a fixed order (unit, then segment) and cuts
+a new shard whenever the current one reaches `output.shard_bytes` of text,
+splitting a file between two shards at a row when it must. Each shard is then
+written by one task, row group by row group, so no worker holds more than one
+row group. The plan depends only on the staged files, which depend only on the
+input and config: the same run gives byte-identical shards whatever the
+parallelism or the number of reruns.
 """
 
 from __future__ import annotations
 
-import io
 import json
 
 import apache_beam as beam
-import fsspec
 import pyarrow as pa
-import pyarrow.parquet as pq
-import xxhash
 
-from pipelines.schema import to_table
+from pipelines.schema import data_schema, rejected_schema
+from pipelines.staging import iter_lines, iter_rows, write_file, write_parquet
 
-PARQUET_OPTIONS = dict(compression="zstd", use_dictionary=True, write_statistics=True, row_group_size=50_000)
+# For each output directory: the segments' files it gathers, in order, and its suffix.
+OUTPUTS = {
+    "data": ([("s3", "alive.parquet")], "parquet"),
+    "rejected": ([("s1", "rejected.parquet"), ("s2", "rejected.parquet"), ("s3", "rejected.parquet")], "parquet"),
+    "errors": ([("s1", "errors.jsonl")], "jsonl"),
+}
+_FILE_STATS = {"alive.parquet": "alive", "rejected.parquet": "rejected", "errors.jsonl": "errors"}
 
 
 def shard_name(index: int, suffix: str) -> str:
     return f"part-{index:05d}.{suffix}"
 
 
-def shard_of(key: str, shards: int) -> int:
-    return xxhash.xxh64_intdigest(key.encode("utf-8")) % shards
+def schema_of(kind: str) -> pa.Schema:
+    return data_schema() if kind == "data" else rejected_schema()
 
 
-def parquet_bytes(rows: list[dict], schema: pa.Schema) -> bytes:
-    buffer = io.BytesIO()
-    pq.write_table(to_table(rows, schema), buffer, **PARQUET_OPTIONS)
-    return buffer.getvalue()
+def plan_shards(files: list[tuple[str, int, int]], target_bytes: int) -> list[list[tuple[str, int, int]]]:
+    """Files as (url, rows, bytes), in order -> shards, each a list of (url, first row, end row).
+
+    A shard closes once it holds `target_bytes`; a file is split between shards at the row
+    its average row size puts at the boundary. There is always at least one (maybe empty) shard.
+    """
+    shards: list[list[tuple[str, int, int]]] = [[]]
+    room = target_bytes
+    for url, rows, size in files:
+        start = 0
+        per_row = size / rows if rows else 0.0
+        while start < rows:
+            if room <= 0:
+                shards.append([])
+                room = target_bytes
+            take = rows - start if per_row * (rows - start) <= room else max(1, int(room // per_row))
+            shards[-1].append((url, start, start + take))
+            room -= per_row * take
+            start += take
+    return shards
 
 
-def error_key(error: dict) -> tuple:
-    return (error["source_path"], error["offset"], error["message"])
+def shard_tasks(stats: list, layout, target_bytes: int) -> list[tuple[str, int, list]]:
+    """(kind, shard index, pieces) for every shard of every output directory, from all units' stats."""
+    by_unit: dict[int, dict[str, dict]] = {}
+    for unit, record in stats:
+        by_unit.setdefault(unit, {})[record["segment"]] = record
+    tasks = []
+    for kind, (sources, _) in OUTPUTS.items():
+        files = []
+        for unit in sorted(by_unit):
+            for segment, suffix in sources:
+                counts = by_unit[unit].get(segment, {}).get(_FILE_STATS[suffix])
+                if counts and counts["rows"]:
+                    files.append((layout.path(segment, unit, suffix), counts["rows"], counts["bytes"]))
+        for index, pieces in enumerate(plan_shards(files, target_bytes)):
+            tasks.append((kind, index, pieces))
+    return tasks
 
 
-def errors_bytes(errors: list[dict]) -> bytes:
-    lines = (json.dumps(e, ensure_ascii=False, sort_keys=True) for e in sorted(errors, key=error_key))
-    return "".join(line + "\n" for line in lines).encode("utf-8")
-
-
-def write_file(url: str, data: bytes) -> None:
-    """Write through a temporary name, then rename, so a file is either whole or absent."""
-    fs, path = fsspec.core.url_to_fs(url)
-    fs.makedirs(fs._parent(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with fs.open(tmp, "wb") as handle:
-        handle.write(data)
-    fs.mv(tmp, path)
-
-
-class _WriteParquetShard(beam.DoFn):
-    def __init__(self, directory: str, schema: pa.Schema):
-        self._directory = directory
-        self._schema = schema
-
-    def process(self, group):
-        index, rows = group
-        rows = sorted(rows, key=lambda r: r["id"])
-        write_file(f"{self._directory}/{shard_name(index, 'parquet')}", parquet_bytes(rows, self._schema))
-
-
-class WriteParquetShards(beam.PTransform):
-    def __init__(self, directory: str, shards: int, schema: pa.Schema):
-        super().__init__()
-        self._directory, self._shards, self._schema = directory, shards, schema
-
-    def expand(self, rows):
-        shards = self._shards
-        return (
-            rows
-            | "KeyByShard" >> beam.Map(lambda r: (shard_of(r["id"], shards), r))
-            | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteParquetShard(self._directory, self._schema))
-        )
-
-
-class _WriteErrorShard(beam.DoFn):
+class _WriteShard(beam.DoFn):
     def __init__(self, directory: str):
         self._directory = directory
 
-    def process(self, group):
-        index, errors = group
-        write_file(f"{self._directory}/{shard_name(index, 'jsonl')}", errors_bytes(list(errors)))
+    def process(self, task):
+        kind, index, pieces = task
+        suffix = OUTPUTS[kind][1]
+        url = f"{self._directory}/{kind}/{shard_name(index, suffix)}"
+        if suffix == "jsonl":
+            write_file(url, b"".join(line for piece in pieces for line in iter_lines(*piece)))
+            return
+        write_parquet(url, (row for piece in pieces for row in iter_rows(*piece)), schema_of(kind))
 
 
-class WriteErrorShards(beam.PTransform):
-    def __init__(self, directory: str, shards: int):
+class WriteShards(beam.PTransform):
+    """Every unit's stats record -> the dataset's data/, rejected/ and errors/ shards in `directory`."""
+
+    def __init__(self, directory: str, layout, target_bytes: int):
         super().__init__()
-        self._directory, self._shards = directory, shards
+        self._directory, self._layout, self._target = directory, layout, target_bytes
 
-    def expand(self, errors):
-        shards = self._shards
+    def expand(self, stats):
         return (
-            errors
-            | "KeyByShard" >> beam.Map(lambda e: (shard_of(f"{e['source_path']}\0{e['offset']}", shards), e))
-            | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteErrorShard(self._directory))
+            stats
+            | "AllStats" >> beam.combiners.ToList()
+            | "Plan" >> beam.FlatMap(shard_tasks, self._layout, self._target)
+            | "Spread" >> beam.Reshuffle()
+            | "WriteShard" >> beam.ParDo(_WriteShard(self._directory))
         )
 
 

@@ -198,8 +198,8 @@ def read_jsonl(file: InputFile) -> Iterator:
         yield _error(file.url, line_no + 1, "line", f"could not read past line {line_no}: {type(err).__name__}: {err}")
 
 
-def parquet_units(file: InputFile) -> Iterator:
-    """One unit per row group, so large Parquet files are read in parallel."""
+def parquet_groups(file: InputFile) -> list[tuple[int, int, int]] | dict:
+    """(row group, its first row, its compressed bytes) of a Parquet file, or the error that makes it unreadable."""
     import pyarrow.parquet as pq
 
     try:
@@ -207,20 +207,19 @@ def parquet_units(file: InputFile) -> Iterator:
             meta = pq.ParquetFile(handle).metadata
             columns = meta.schema.to_arrow_schema().names
     except Exception as err:
-        yield _error(file.url, 0, "byte", f"not a readable Parquet file: {type(err).__name__}: {err}")
-        return
+        return error_record(file.url, 0, "byte", f"not a readable Parquet file: {type(err).__name__}: {err}")
     if file.spec.text_field not in columns:
-        yield _error(
+        return error_record(
             file.url, 0, "row", f"no '{file.spec.text_field}' column (columns: {', '.join(columns) or 'none'})"
         )
-        return
     if meta.num_rows == 0:
-        yield _error(file.url, 0, "row", "empty file (no rows)")
-        return
-    first_row = 0
+        return error_record(file.url, 0, "row", "empty file (no rows)")
+    groups, first_row = [], 0
     for group in range(meta.num_row_groups):
-        yield (file, group, first_row)
-        first_row += meta.row_group(group).num_rows
+        info = meta.row_group(group)
+        groups.append((group, first_row, sum(info.column(c).total_compressed_size for c in range(info.num_columns))))
+        first_row += info.num_rows
+    return groups
 
 
 def read_parquet_group(file: InputFile, group: int, first_row: int) -> Iterator:
@@ -345,44 +344,54 @@ def read_warc(file: InputFile) -> Iterator:
         yield _error(file.url, position, "byte", f"could not read WARC past byte {position}: {type(err).__name__}: {err}")
 
 
-class SplitUnits(beam.DoFn):
-    """Files to read units: a whole file, or one Parquet row group."""
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One read task: a whole file, or one Parquet row group; or a file that cannot be read at all (`error`)."""
 
-    def process(self, file: InputFile):
-        if file.format == "parquet":
-            yield from parquet_units(file)
-        else:
-            yield (file, None, None)
-
-
-class ReadUnit(beam.DoFn):
-    READERS = {"jsonl": read_jsonl, "text": read_text, "html": read_html, "warc": read_warc}
-
-    def process(self, unit):
-        file, group, first_row = unit
-        if file.format == "parquet":
-            yield from read_parquet_group(file, group, first_row)
-        else:
-            yield from self.READERS[file.format](file)
+    index: int
+    file: InputFile
+    group: int | None = None
+    first_row: int = 0
+    input_bytes: int = 0
+    fingerprint: str = ""  # size and modification time of the file: a changed file is read again
+    error: dict | None = None
 
 
-class ReadSources(beam.PTransform):
-    """Input files -> {"docs", "rejected", "errors"}."""
+def _fingerprint(file: InputFile) -> tuple[int, str]:
+    fs, path = url_to_fs(file.url)
+    try:
+        info = fs.info(path)
+    except OSError:
+        return 0, "missing"
+    modified = info.get("mtime") or info.get("LastModified") or info.get("ETag") or info.get("updated") or ""
+    return int(info.get("size") or 0), f"{info.get('size')}:{modified}"
 
-    def __init__(self, files: list[InputFile]):
-        super().__init__()
-        self._files = files
 
-    def expand(self, pbegin):
-        units = (
-            pbegin
-            | "ListFiles" >> beam.Create(self._files)
-            | "SplitUnits" >> beam.ParDo(SplitUnits()).with_outputs(ERRORS, main="units")
-        )
-        read = (
-            units.units
-            | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(ReadUnit()).with_outputs(ERRORS, REJECTED, main="docs")
-        )
-        errors = (units[ERRORS], read[ERRORS]) | "AllReadErrors" >> beam.Flatten()
-        return {"docs": read.docs, REJECTED: read[REJECTED], ERRORS: errors}
+def plan_units(files: list[InputFile]) -> list[Unit]:
+    """The read units in a fixed order (file order, then row group); Parquet footers are read here."""
+    units: list[Unit] = []
+    for file in files:
+        size, fingerprint = _fingerprint(file)
+        if file.format != "parquet":
+            units.append(Unit(len(units), file, input_bytes=size, fingerprint=fingerprint))
+            continue
+        groups = parquet_groups(file)
+        if isinstance(groups, dict):
+            units.append(Unit(len(units), file, fingerprint=fingerprint, error=groups))
+            continue
+        for group, first_row, group_bytes in groups:
+            units.append(Unit(len(units), file, group, first_row, group_bytes, fingerprint))
+    return units
+
+
+READERS = {"jsonl": read_jsonl, "text": read_text, "html": read_html, "warc": read_warc}
+
+
+def read_unit(unit: Unit) -> Iterator:
+    """The unit's records: documents (dicts) and TaggedOutputs for errors and rejected rows."""
+    if unit.error is not None:
+        yield beam.pvalue.TaggedOutput(ERRORS, unit.error)
+    elif unit.file.format == "parquet":
+        yield from read_parquet_group(unit.file, unit.group, unit.first_row)
+    else:
+        yield from READERS[unit.file.format](unit.file)

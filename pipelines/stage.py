@@ -1,19 +1,22 @@
-"""The contract every curate stage keeps.
+"""The contract every per-document curate stage keeps.
 
-A stage is a `beam.PTransform` that takes a PCollection of documents (plain
-dicts whose keys are columns of `pipelines.schema`) and returns a dict with
-two PCollections: `kept` (documents that go on) and `rejected` (the same
-documents plus `reason` = "stage:rule" and `detail` = the value that failed).
-A stage never drops a document: each one leaves by exactly one of the two.
+A stage judges one document at a time: `make_judge()` is called once per
+worker (models and compiled patterns load there, not in the pickled stage)
+and returns `judge(doc) -> (doc, rejection)`, where the document is a plain
+dict of `pipelines.schema` columns and the rejection is `(reason, detail)`
+with reason `stage:rule`, or None when the document goes on. A stage never
+drops a document. Stages run inside the per-unit tasks of `pipelines.segments`,
+so they hold no Beam.
 
-Most stages judge one document at a time; `JudgeStage` wraps such a judge.
+A stage with a manifest section says what to count: `kept_counts(doc)` is
+summed over the final kept documents, `rejected_counts(row)` over every
+rejected row per reason, and `section(kept, rejected_by_reason)` turns the
+sums into the section.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
-
-import apache_beam as beam
+from typing import Callable
 
 KEPT = "kept"
 REJECTED = "rejected"
@@ -21,6 +24,7 @@ REJECTED = "rejected"
 # A judge returns the (possibly updated) document, and a rejection as
 # (reason, detail) or None when the document is kept.
 Verdict = tuple[dict, tuple[str, str] | None]
+Judge = Callable[[dict], Verdict]
 
 
 def reject(doc: dict, reason: str, detail) -> dict:
@@ -33,35 +37,33 @@ def reject(doc: dict, reason: str, detail) -> dict:
     return out
 
 
-class _ApplyJudge(beam.DoFn):
-    def __init__(self, make_judge: Callable[[], Callable[[dict], Verdict]]):
+class DocStage:
+    """A per-document stage; see the module docstring. `make_judge` must be picklable."""
+
+    name = "stage"
+    section_name: str | None = None
+
+    def __init__(self, make_judge: Callable[[], Judge]):
         self._make_judge = make_judge
-        self._judge = None
 
-    def setup(self):
-        # Built once per worker: models and compiled patterns are loaded here, not pickled.
-        self._judge = self._make_judge()
+    def make_judge(self) -> Judge:
+        return self._make_judge()
 
-    def process(self, doc: dict) -> Iterable:
-        # Judges may update the document; Beam elements must not be mutated in place.
-        doc, rejection = self._judge(dict(doc))
-        if rejection is None:
-            yield doc
+    def kept_counts(self, doc: dict) -> dict | None:
+        return None
+
+    def rejected_counts(self, row: dict) -> dict | None:
+        return None
+
+    def section(self, kept: dict, rejected_by_reason: dict) -> dict:
+        raise NotImplementedError(f"{type(self).__name__} has no manifest section")
+
+
+def add_nested(totals: dict, counts: dict) -> dict:
+    """Sum `counts` into `totals`, key by key, through nested dicts."""
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            add_nested(totals.setdefault(key, {}), value)
         else:
-            yield beam.pvalue.TaggedOutput(REJECTED, reject(doc, *rejection))
-
-
-class JudgeStage(beam.PTransform):
-    """A stage made of a per-document judge.
-
-    `make_judge` is called once per worker and returns `judge(doc) -> (doc, rejection)`.
-    It must be picklable (a module-level function or a `functools.partial` of one).
-    """
-
-    def __init__(self, make_judge: Callable[[], Callable[[dict], Verdict]], label: str | None = None):
-        super().__init__(label)
-        self._make_judge = make_judge
-
-    def expand(self, docs):
-        results = docs | beam.ParDo(_ApplyJudge(self._make_judge)).with_outputs(REJECTED, main=KEPT)
-        return {KEPT: results[KEPT], REJECTED: results[REJECTED]}
+            totals[key] = totals.get(key, 0) + value
+    return totals

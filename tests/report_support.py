@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from pipelines.config import CurateConfig
 from pipelines.manifest import funnel
 from pipelines.schema import data_schema, rejected_schema
-from pipelines.sinks import errors_bytes, parquet_bytes
+from pipelines.staging import json_lines, write_parquet
 
 SENTENCES = [
     "The river mill ground wheat for the whole valley, and farmers came from three villages to use it.",
@@ -62,10 +62,10 @@ def write_dataset(root: Path, kept: list[dict], rejected: list[dict], errors: li
     for sub in ("data", "rejected", "errors"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     half = len(kept) // 2
-    (root / "data/part-00000.parquet").write_bytes(parquet_bytes(kept[:half], data_schema()))
-    (root / "data/part-00001.parquet").write_bytes(parquet_bytes(kept[half:], data_schema()))
-    (root / "rejected/part-00000.parquet").write_bytes(parquet_bytes(rejected, rejected_schema()))
-    (root / "errors/part-00000.jsonl").write_bytes(errors_bytes(errors))
+    write_parquet(str(root / "data/part-00000.parquet"), kept[:half], data_schema())
+    write_parquet(str(root / "data/part-00001.parquet"), kept[half:], data_schema())
+    write_parquet(str(root / "rejected/part-00000.parquet"), rejected, rejected_schema())
+    (root / "errors/part-00000.jsonl").write_bytes(json_lines(errors))
     by_reason = {}
     for row in rejected:
         by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + 1

@@ -6,18 +6,14 @@ import gzip
 import json
 import random
 
-import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
-from apache_beam.testing.util import assert_that, equal_to
 from resiliparse.extract.html2text import extract_plain_text
 
-from pipelines.classifier_stage import ClassifierStage, cut_from_quantiles
+from pipelines.classifier_stage import cut_from_quantiles
 from pipelines.cli import main as gristmill
-from pipelines.config import ClassifierConfig, parse_config
-from pipelines.stage import KEPT, REJECTED
+from pipelines.config import parse_config
 from quality.classifier import QualityClassifier, balance, chunks, split_documents, train_classifier
 from quality.langid import bundled_model_path
 from quality.text_files import read_texts
@@ -148,39 +144,43 @@ def _docs(data) -> list[dict]:
     return [{"id": f"{kind}{i}", "text": t, "source": kind} for i, (kind, t) in enumerate(texts)]
 
 
-def test_stage_with_threshold(model, data):
+def curate_with_classifier(tmp_path, docs, classifier: dict) -> tuple[list[dict], list[dict]]:
+    """`gristmill curate` with only the classifier judging; (kept rows, rejected rows), ids without the source prefix."""
+    src = tmp_path / "docs.jsonl"
+    src.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({
+        "inputs": [str(src)], "output": {"dir": str(tmp_path / "out")},
+        "language": {"enabled": False}, "near_dup": {"enabled": False},
+        "quality": {family: {"enabled": False} for family in ("gopher_repetition", "gopher_quality", "fineweb")},
+        "classifier": {"enabled": True, **classifier},
+    }))
+    assert gristmill(["curate", "--config", str(config), "--", "--direct_running_mode=in_memory"]) == 0
+    out = tmp_path / "out"
+    rows = {kind: [{**r, "id": r["id"].removeprefix("docs/")} for r in pq.read_table(out / kind).to_pylist()]
+            for kind in ("data", "rejected")}
+    return rows["data"], rows["rejected"]
+
+
+def test_stage_with_threshold(model, data, tmp_path):
     docs = _docs(data)
     scorer = QualityClassifier(model[0])
     expected_kept = sorted(d["id"] for d in docs if scorer.score(d["text"]) >= 0.5)
     assert any(i.startswith("book") for i in expected_kept) and len(expected_kept) < len(docs)
-    config = ClassifierConfig(enabled=True, model_path=str(model[0]), threshold=0.5)
-    with BeamPipeline() as p:
-        out = p | beam.Create(docs) | ClassifierStage(config)
-        assert_that(out[KEPT] | beam.Map(lambda d: d["id"]), equal_to(expected_kept), label="kept")
-        assert_that(
-            out[REJECTED] | beam.Map(lambda d: (d["reason"], float(d["detail"]) < 0.5, d["quality_score"] < 0.5)),
-            equal_to([("classifier:low_score", True, True)] * (len(docs) - len(expected_kept))),
-            label="rejected",
-        )
+    kept, rejected = curate_with_classifier(tmp_path, docs, {"model_path": str(model[0]), "threshold": 0.5})
+    assert sorted(d["id"] for d in kept) == expected_kept
+    assert [(d["reason"], float(d["detail"]) < 0.5, d["quality_score"] < 0.5) for d in rejected] == (
+        [("classifier:low_score", True, True)] * (len(docs) - len(expected_kept))
+    )
 
 
 def test_stage_with_top_percentile_keeps_the_best_scores(model, data, tmp_path):
     docs = _docs(data)
-    config = ClassifierConfig(enabled=True, model_path=str(model[0]), top_percentile=25)
-    with BeamPipeline() as p:
-        out = p | beam.Create(docs) | ClassifierStage(config)
-        routed = (
-            (out[KEPT] | "K" >> beam.Map(lambda d: ("kept", d["quality_score"])),
-             out[REJECTED] | "R" >> beam.Map(lambda d: ("rejected", d["quality_score"])))
-            | beam.Flatten()
-            | beam.combiners.ToList()
-        )
-        routed | beam.Map(lambda rows: (tmp_path / "routed.json").write_text(json.dumps(rows)))
-    rows = json.loads((tmp_path / "routed.json").read_text())
-    kept = [s for where, s in rows if where == "kept"]
-    rejected = [s for where, s in rows if where == "rejected"]
+    kept_rows, rejected_rows = curate_with_classifier(tmp_path, docs, {"model_path": str(model[0]), "top_percentile": 25})
+    kept = [d["quality_score"] for d in kept_rows]
+    rejected = [d["quality_score"] for d in rejected_rows]
     # 25% of 12 documents, from an approximate quantile over a tiny input: about 3 kept, never a worse one.
-    assert len(rows) == 12 and 2 <= len(kept) <= 4, rows
+    assert len(kept) + len(rejected) == 12 and 2 <= len(kept) <= 4, (kept, rejected)
     assert min(kept) > max(rejected)
 
 

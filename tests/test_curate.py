@@ -12,8 +12,9 @@ import pytest
 from pipelines.cli import main
 from pipelines.config import ConfigError, load_config
 from pipelines.manifest import ConservationError, STATS_DIR, write_manifest
+from conftest import runner_args
 
-FAST = ["--", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+FAST = runner_args("in_memory")
 PROSE = (
     "The old mill stood by the river for three hundred years. Farmers brought their grain in carts, "
     "and the miller ground it into flour that fed the whole valley through the long winters. "
@@ -67,9 +68,10 @@ def manifest_of(out):
     return json.loads((out / "manifest.json").read_text())
 
 
-def test_mixed_sources_every_record_accounted_for(curate, inputs, tmp_path, capsys):
+@pytest.mark.parametrize("mode", ["multi_processing", "in_memory"])
+def test_mixed_sources_every_record_accounted_for(curate, inputs, tmp_path, capsys, mode):
     out = tmp_path / "out"
-    assert curate("--input", str(inputs), "--output", str(out)) == 0  # default: multi-process DirectRunner
+    assert curate("--input", str(inputs), "--output", str(out), *runner_args(mode)) == 0
     m = manifest_of(out)
     c = m["counts"]
     assert c["input"] == 8 and c["errors"] == 1 and c["kept"] == 5 and c["rejected"] == 2
@@ -83,7 +85,7 @@ def test_mixed_sources_every_record_accounted_for(curate, inputs, tmp_path, caps
     error = json.loads((out / "errors" / "part-00000.jsonl").read_text())
     assert error["source_path"].endswith("web.jsonl") and error["offset"] == 4 and "malformed JSON" in error["message"]
 
-    assert len(m["shards"]["data"]) == 4 and sum(s["rows"] for s in m["shards"]["data"]) == 5
+    assert len(m["shards"]["data"]) == 1 and sum(s["rows"] for s in m["shards"]["data"]) == 5  # 256 MiB shards
     assert m["config_hash"] and m["gristmill_version"] and m["timings"]["pipeline_s"] > 0
     assert "kept 5" in capsys.readouterr().out
 
@@ -91,7 +93,7 @@ def test_mixed_sources_every_record_accounted_for(curate, inputs, tmp_path, caps
 def test_same_input_gives_byte_identical_shards(curate, inputs, tmp_path):
     first, second = tmp_path / "o1", tmp_path / "o2"
     assert curate("--input", str(inputs), "--output", str(first), *FAST) == 0
-    assert curate("--input", str(inputs), "--output", str(second), "--", "--direct_num_workers=2") == 0
+    assert curate("--input", str(inputs), "--output", str(second), *runner_args("multi_processing")) == 0
     assert manifest_of(first)["shards"] == manifest_of(second)["shards"]
 
 
@@ -148,11 +150,11 @@ def test_bad_config_names_the_key_and_the_allowed_values(curate, tmp_path, capsy
 def test_config_paths_are_relative_to_the_config_file(curate, inputs, tmp_path):
     config = tmp_path / "conf" / "c.yaml"
     config.parent.mkdir()
-    config.write_text("inputs:\n  - path: ../in/web.jsonl\noutput: {dir: ../result, shards: 2}\n")
+    config.write_text("inputs:\n  - path: ../in/web.jsonl\noutput: {dir: ../result, shard_bytes: 1}\n")
     loaded = load_config(config)
     assert loaded.inputs[0].path == str(inputs / "web.jsonl") and loaded.output.dir == str(tmp_path / "result")
     assert curate("--config", str(config), *FAST) == 0
-    assert len(manifest_of(tmp_path / "result")["shards"]["data"]) == 2
+    assert len(manifest_of(tmp_path / "result")["shards"]["data"]) == 1  # web.jsonl keeps one document
 
 
 def test_conservation_failure_is_loud(curate, inputs, tmp_path):
@@ -179,3 +181,26 @@ def test_error_excerpts_hold_no_pii(curate, tmp_path):
     error = json.loads((out / "errors" / "part-00000.jsonl").read_text())
     assert "malformed JSON" in error["message"]
     assert "jane.doe@example.com" not in error["excerpt"] and "<EMAIL>" in error["excerpt"]
+
+
+@pytest.mark.slow
+def test_beam_start_up_notices_stay_off_the_terminal_unless_verbose(inputs, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from pipelines.beam_logs import NOISE
+
+    spine = tmp_path / "spine.yaml"
+    spine.write_text(SPINE_CONFIG)
+
+    def stderr_of(*flags):
+        cmd = [sys.executable, "-m", "pipelines.cli", *flags, "curate", "--config", str(spine), "--input", str(inputs),
+               "--output", str(tmp_path / f"out{len(flags)}"), *runner_args("multi_processing")]
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    quiet = stderr_of()
+    assert not NOISE.search(quiet), quiet
+    assert NOISE.search(stderr_of("-v"))  # the notices exist; the default level hides them

@@ -1,18 +1,15 @@
-"""Language ID: real lid.176.ftz on real UD sentences, verdicts, a custom model, and the Beam stage."""
+"""Language ID: real lid.176.ftz on real UD sentences, verdicts, a custom model, and the language stage."""
 
 from __future__ import annotations
 
 import json
 
-import apache_beam as beam
 import fasttext
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
-from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.config import LanguageConfig, parse_config
 from pipelines.language_stage import LanguageStage
-from pipelines.stage import KEPT, REJECTED
+from stage_support import run_stage
 from quality.langid import LanguageIdentifier, LanguageThresholds, bundled_model_path, language_verdict
 
 LANGS = ["en", "fr", "de", "ru", "zh", "ja", "fi", "vi"]
@@ -109,12 +106,9 @@ def test_stage_routes_documents(corpora):
     en, fr = sentences(corpora, "en", 2), sentences(corpora, "fr", 1)
     docs = [_doc("en0", en[0]), _doc("en1", en[1]), _doc("fr0", fr[0])]
     config = LanguageConfig(allowed=["en"], min_score=0.65)
-    with BeamPipeline() as p:
-        out = p | beam.Create(docs) | LanguageStage(config)
-        kept = out[KEPT] | "KeptIds" >> beam.Map(lambda d: (d["id"], d["lang"], d["lang_score"] >= 0.65))
-        rejected = out[REJECTED] | "Reasons" >> beam.Map(lambda d: (d["id"], d["reason"], d["detail"], d["lang"]))
-        assert_that(kept, equal_to([("en0", "en", True), ("en1", "en", True)]), label="kept")
-        assert_that(rejected, equal_to([("fr0", "language:not_allowed", "fr", "fr")]), label="rejected")
+    kept, rejected = run_stage(LanguageStage(config), docs)
+    assert [(d["id"], d["lang"], d["lang_score"] >= 0.65) for d in kept] == [("en0", "en", True), ("en1", "en", True)]
+    assert [(d["id"], d["reason"], d["detail"], d["lang"]) for d in rejected] == [("fr0", "language:not_allowed", "fr", "fr")]
 
 
 def test_stage_rejects_low_scores_when_all_languages_allowed(corpora):
@@ -122,29 +116,15 @@ def test_stage_rejects_low_scores_when_all_languages_allowed(corpora):
     lang, score = LanguageIdentifier().predict(text)
     assert score < 0.65, f"expected an unsure prediction for noise, got {lang} {score}"
     docs = [_doc("de0", sentences(corpora, "de", 1)[0]), _doc("noise", text)]
-    with BeamPipeline() as p:
-        out = p | beam.Create(docs) | LanguageStage(LanguageConfig())
-        assert_that(out[KEPT] | beam.Map(lambda d: (d["id"], d["lang"])), equal_to([("de0", "de")]), label="kept")
-        assert_that(
-            out[REJECTED] | beam.Map(lambda d: (d["id"], d["reason"], d["detail"])),
-            equal_to([("noise", "language:low_score", f"{score:.4f}")]),
-            label="rejected",
-        )
+    kept, rejected = run_stage(LanguageStage(LanguageConfig()), docs)
+    assert [(d["id"], d["lang"]) for d in kept] == [("de0", "de")]
+    assert [(d["id"], d["reason"], d["detail"]) for d in rejected] == [("noise", "language:low_score", f"{score:.4f}")]
 
 
 def test_stage_loads_a_custom_model_from_config(corpora, glotlid_style_model):
     docs = [_doc(f"fi{i}", t) for i, t in enumerate(sentences(corpora, "fi", 3))]
     docs += [_doc("fr0", sentences(corpora, "fr", 1)[0])]
     config = LanguageConfig(model_path=str(glotlid_style_model), allowed=["fin"], min_score=0.0)
-    with BeamPipeline() as p:
-        out = p | beam.Create(docs) | LanguageStage(config)
-        assert_that(
-            out[KEPT] | beam.Map(lambda d: (d["id"], d["lang"])),
-            equal_to([("fi0", "fin_Latn"), ("fi1", "fin_Latn"), ("fi2", "fin_Latn")]),
-            label="kept",
-        )
-        assert_that(
-            out[REJECTED] | beam.Map(lambda d: (d["id"], d["reason"], d["detail"])),
-            equal_to([("fr0", "language:not_allowed", "fra_Latn")]),
-            label="rejected",
-        )
+    kept, rejected = run_stage(LanguageStage(config), docs)
+    assert [(d["id"], d["lang"]) for d in kept] == [("fi0", "fin_Latn"), ("fi1", "fin_Latn"), ("fi2", "fin_Latn")]
+    assert [(d["id"], d["reason"], d["detail"]) for d in rejected] == [("fr0", "language:not_allowed", "fra_Latn")]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from datasketch.lsh import _optimal_param
 
-from pipelines.minhash import MinHasher, band_keys, estimated_jaccard, optimal_bands, shingle_hashes
+from pipelines.minhash import MinHasher, band_hashes, estimated_jaccard, optimal_bands, shingle_hashes
 from pipelines.union_find import component_roots
 
 
@@ -67,14 +67,14 @@ def test_optimal_bands_agrees_with_datasketch(threshold, num_perm, weights):
     assert optimal_bands(threshold, num_perm, *weights) == _optimal_param(threshold, num_perm, *weights)
 
 
-def test_band_keys_cover_the_signature_in_order():
+def test_band_hashes_cover_the_signature_in_order():
     sig = np.arange(12, dtype=np.uint32)
-    keys = band_keys(sig, 3, 4)
-    assert [band for band, _ in keys] == [0, 1, 2]
-    assert band_keys(sig.copy(), 3, 4) == keys
+    keys = band_hashes(sig, 3, 4)
+    assert keys.dtype == np.uint64 and len(keys) == 3 and len(set(keys.tolist())) == 3
+    assert (band_hashes(sig.copy(), 3, 4) == keys).all()
     changed = sig.copy()
     changed[5] = 99
-    assert [k == c for k, c in zip(keys, band_keys(changed, 3, 4))] == [True, False, True]
+    assert (keys == band_hashes(changed, 3, 4)).tolist() == [True, False, True]
 
 
 def test_union_find_roots_are_component_minima():

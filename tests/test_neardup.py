@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import random
-from pathlib import Path
 
 import apache_beam as beam
 import pytest
 
+from neardup_support import read_jsonl, run_stages, write_jsonl
 from pipelines.config import NearDupConfig
 from pipelines.minhash import MinHasher, estimated_jaccard
-from pipelines.neardup import (
-    CandidateEdges,
-    CheckLabels,
-    ConnectedComponents,
-    NearDupStage,
-    VerifyEdges,
-    bucket_edges,
-    lsh_shape,
-)
+from pipelines.neardup import CheckLabels, ConnectedComponents, chain_or_star, lsh_shape
 from pipelines.union_find import component_roots
 
 VOCAB = [f"w{i}" for i in range(20_000)]
@@ -27,38 +18,6 @@ VOCAB = [f"w{i}" for i in range(20_000)]
 
 def words(rng: random.Random, n: int) -> list[str]:
     return [rng.choice(VOCAB) for _ in range(n)]
-
-
-def write_jsonl(pcoll, path: Path, label: str):
-    return (
-        pcoll
-        | f"{label}/Json" >> beam.Map(lambda x: json.dumps(x, sort_keys=True))
-        | f"{label}/Write" >> beam.io.WriteToText(str(path), shard_name_template="")
-    )
-
-
-def read_jsonl(path: Path) -> list:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def run_stages(tmp: Path, runs: dict[str, tuple[list[dict], NearDupConfig]]) -> dict[str, dict]:
-    """Applies one NearDupStage per named run inside one pipeline; returns kept, rejected and section per run."""
-    with beam.Pipeline() as p:
-        for name, (docs, config) in runs.items():
-            stage = NearDupStage(config)
-            result = p | f"{name}/Create" >> beam.Create(docs) | f"{name}/NearDup" >> stage
-            write_jsonl(result["kept"], tmp / f"{name}-kept.jsonl", f"{name}/Kept")
-            write_jsonl(result["rejected"], tmp / f"{name}-rejected.jsonl", f"{name}/Rejected")
-            section = stage.manifest_section(result["kept"], result["rejected"])
-            write_jsonl(section, tmp / f"{name}-section.jsonl", f"{name}/Section")
-    return {
-        name: {
-            "kept": {d["id"]: d for d in read_jsonl(tmp / f"{name}-kept.jsonl")},
-            "rejected": {d["id"]: d for d in read_jsonl(tmp / f"{name}-rejected.jsonl")},
-            "section": read_jsonl(tmp / f"{name}-section.jsonl"),
-        }
-        for name in runs
-    }
 
 
 def chain_texts(rng: random.Random) -> tuple[str, str, str]:
@@ -174,10 +133,9 @@ def test_manifest_section(default_runs):
 
 
 def test_bucket_over_cap_becomes_a_chain():
-    ids = ["d", "b", "a", "c", "b"]
-    assert list(bucket_edges(((0, 1), ids), cap=4)) == [("a", "b"), ("a", "c"), ("a", "d")]
-    assert list(bucket_edges(((0, 1), ids), cap=3)) == [("a", "b"), ("b", "c"), ("c", "d")]
-    assert list(bucket_edges(((0, 1), ["a"]), cap=3)) == []
+    assert list(chain_or_star(4, cap=4)) == [(0, 1), (0, 2), (0, 3)]
+    assert list(chain_or_star(4, cap=3)) == [(0, 1), (1, 2), (2, 3)]
+    assert list(chain_or_star(1, cap=3)) == []
 
 
 @pytest.mark.slow
@@ -238,22 +196,15 @@ def test_beam_components_equal_union_find(tmp_path):
     docs = family_docs(1200, rng)
     assert len(docs) >= 2000
     path = long_path(3000, rng)
-    config = NearDupConfig()
-    bands, rows = lsh_shape(config)
-    with beam.Pipeline() as p:
-        pdocs = p | "Docs" >> beam.Create(docs)
-        candidates = pdocs | CandidateEdges(config, bands, rows)
-        verified = candidates["edges"] | VerifyEdges(candidates["signatures"], config.threshold)
-        labels = verified | "Docs/CC" >> ConnectedComponents()
-        write_jsonl(verified, tmp_path / "edges.jsonl", "Edges")
-        write_jsonl(labels, tmp_path / "labels.jsonl", "Labels")
-        path_labels = p | "Path" >> beam.Create(path) | "Path/CC" >> ConnectedComponents()
-        write_jsonl(path_labels, tmp_path / "path.jsonl", "PathLabels")
-    edges = [tuple(e) for e in read_jsonl(tmp_path / "edges.jsonl")]
-    labels = dict(read_jsonl(tmp_path / "labels.jsonl"))
+    run = run_stages(tmp_path, {"families": (docs, NearDupConfig())})["families"]
+    edges = [tuple(map(tuple, e)) for e in run["edges"]]
+    labels = {tuple(node): tuple(label) for node, label in run["labels"]}
     assert len(edges) > 500
     assert labels == component_roots(edges)
     assert len(set(labels.values())) > 100
+    with beam.Pipeline() as p:
+        path_labels = p | "Path" >> beam.Create(path) | "Path/CC" >> ConnectedComponents()
+        write_jsonl(path_labels["labels"], tmp_path / "path.jsonl", "PathLabels")
     path_labels = dict(read_jsonl(tmp_path / "path.jsonl"))
     assert path_labels == component_roots(path) and set(path_labels.values()) == {"n000000"}
 

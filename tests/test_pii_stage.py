@@ -1,18 +1,15 @@
-"""The PII and bias stages on a real Beam DirectRunner: redaction, rejection, manifest sections, the audit."""
+"""The PII and bias stages: redaction, rejection, manifest sections, the audit; and curate end to end."""
 
-import functools
 import json
 
-import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.cli import main
 from pipelines.config import BiasConfig, PiiConfig
 from pipelines.pii_stage import BiasStage, PiiStage
-from pipelines.stage import KEPT, REJECTED, JudgeStage
+from pipelines.stage import DocStage
+from stage_support import run_stage, section_of
 
 SECRETS = ["jane.doe@example.com", "+44 20 7946 0958", "4111 1111 1111 1111", "GB82WEST12345698765432", "460-89-9847"]
 
@@ -24,22 +21,20 @@ def test_pii_stage_redacts_counts_and_rejects_without_leaking():
         {"id": "c", "text": "Nothing personal here.", "n_chars": 0},
     ]
     config = PiiConfig.model_validate({"credit_card": {"action": "reject"}})
-    with TestPipeline() as p:
-        result = p | beam.Create(docs) | PiiStage(config)
-        kept = result[KEPT] | "KeptView" >> beam.Map(lambda d: (d["id"], d["text"], d["pii_email"], d["pii_phone"], d["n_chars"]))
-        assert_that(kept, equal_to([
-            ("a", "Write to <EMAIL> or call <PHONE>.", 1, 1, len("Write to <EMAIL> or call <PHONE>.")),
-            ("c", "Nothing personal here.", 0, 0, len("Nothing personal here.")),
-        ]), label="kept")
-        rejected = result[REJECTED] | "RejView" >> beam.Map(lambda d: (d["id"], d["text"], d["reason"], json.loads(d["detail"])))
-        assert_that(rejected, equal_to([
-            ("b", "Card <CREDIT_CARD>, IBAN <IBAN>, SSN <US_SSN>.", "pii:credit_card",
-             {"pii_credit_card": 1, "pii_iban": 1, "pii_us_ssn": 1}),
-        ]), label="rejected")
-        section = PiiStage(config).manifest_section(result[KEPT], result[REJECTED])
-        assert_that(section | beam.Map(lambda s: (s["docs"], s["docs_with_pii"], s["entities"]["pii_email"],
-                                                  s["policies"]["credit_card"]["action"])),
-                    equal_to([(2, 1, 1, "reject")]), label="section")
+    stage = PiiStage(config)
+    kept, rejected = run_stage(stage, docs)
+    assert [(d["id"], d["text"], d["pii_email"], d["pii_phone"], d["n_chars"]) for d in kept] == [
+        ("a", "Write to <EMAIL> or call <PHONE>.", 1, 1, len("Write to <EMAIL> or call <PHONE>.")),
+        ("c", "Nothing personal here.", 0, 0, len("Nothing personal here.")),
+    ]
+    assert [(d["id"], d["text"], d["reason"], json.loads(d["detail"])) for d in rejected] == [
+        ("b", "Card <CREDIT_CARD>, IBAN <IBAN>, SSN <US_SSN>.", "pii:credit_card",
+         {"pii_credit_card": 1, "pii_iban": 1, "pii_us_ssn": 1}),
+    ]
+    s = section_of(stage, kept, rejected)
+    assert (s["docs"], s["docs_with_pii"], s["entities"]["pii_email"], s["policies"]["credit_card"]["action"]) == (
+        2, 1, 1, "reject"
+    )
 
 
 def _reject_religion(doc):
@@ -49,16 +44,8 @@ def _reject_religion(doc):
     return doc, None
 
 
-def _make_religion_rule():
-    return _reject_religion
-
-
 def _reject_short(doc):
     return (doc, ("length:too_short", str(len(doc["text"])))) if len(doc["text"]) < 12 else (doc, None)
-
-
-def _make_short_rule():
-    return _reject_short
 
 
 def test_bias_stage_signal_optional_rejection_and_audit_flags_the_biased_rule():
@@ -68,34 +55,24 @@ def test_bias_stage_signal_optional_rejection_and_audit_flags_the_biased_rule():
     texts += ["What a load of shit, this is shit."]  # flagged ratio 2/8
     docs = [{"id": str(i), "text": t, "lang": "en"} for i, t in enumerate(texts)]
     bias = BiasStage(BiasConfig.model_validate({"max_flagged_ratio": 0.2}))
-    with TestPipeline() as p:
-        pcoll = p | beam.Create(docs)
-        rejected = []
-        for name, rule in (("religion", _make_religion_rule), ("short", _make_short_rule)):
-            result = pcoll | name >> JudgeStage(rule, label=name)
-            pcoll = result[KEPT]
-            rejected.append(result[REJECTED])
-        result = pcoll | bias
-        rejected.append(result[REJECTED])
-        all_rejected = rejected | beam.Flatten()
+    all_rejected = []
+    for rule in (_reject_religion, _reject_short):
+        docs, rejected = run_stage(DocStage(lambda rule=rule: rule), docs)
+        all_rejected += rejected
+    kept, rejected = run_stage(bias, docs)
+    all_rejected += rejected
 
-        assert_that(result[REJECTED] | beam.Map(lambda d: (d["reason"], d["detail"])),
-                    equal_to([("bias:flagged_words", "0.250000")]), label="flagged_rejection")
-        assert_that(result[KEPT] | beam.Map(lambda d: d["flagged_words_ratio"]), equal_to([0.0] * 40), label="ratios")
+    assert [(d["reason"], d["detail"]) for d in rejected] == [("bias:flagged_words", "0.250000")]
+    assert [d["flagged_words_ratio"] for d in kept] == [0.0] * 40
 
-        section = bias.manifest_section(result[KEPT], all_rejected)
-
-        def check(s):
-            audit = s["removal_audit"]
-            assert audit["docs"] == len(texts)
-            assert audit["kept_share"]["religion"] == 0.0
-            assert audit["rules"]["test:religion"]["docs"] == 12
-            assert [(f["rule"], f["axis"]) for f in audit["flagged"]] == [("test:religion", "religion")]
-            assert s["representation"]["docs"] == 40
-            assert s["flagged_words"]["kept_scored"] == 40
-            return True
-
-        assert_that(section | beam.Map(check), equal_to([True]), label="section")
+    s = section_of(bias, kept, all_rejected)
+    audit = s["removal_audit"]
+    assert audit["docs"] == len(texts)
+    assert audit["kept_share"]["religion"] == 0.0
+    assert audit["rules"]["test:religion"]["docs"] == 12
+    assert [(f["rule"], f["axis"]) for f in audit["flagged"]] == [("test:religion", "religion")]
+    assert s["representation"]["docs"] == 40
+    assert s["flagged_words"]["kept_scored"] == 40
 
 
 @pytest.mark.slow

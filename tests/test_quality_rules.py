@@ -1,15 +1,12 @@
-"""Each quality rule on crafted texts that just pass and just fail its threshold, and the Beam stage."""
+"""Each quality rule on crafted texts that just pass and just fail its threshold, and the rules stage."""
 
 from __future__ import annotations
 
-import apache_beam as beam
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.config import QualityConfig
 from pipelines.quality_stage import QualityRulesStage
-from pipelines.stage import KEPT, REJECTED
+from stage_support import run_stage
 from quality import c4, fineweb, gopher_quality, gopher_repetition
 from quality.rule_chain import apply_rules
 from quality.text_stats import count_sentences, split_words
@@ -173,13 +170,11 @@ def test_stage_routes_and_records_signals():
     good = {"id": "g", "text": "\n".join(f"{prose(12, 12 * i)} sentence {i}." for i in range(6)) + "\nMenu", "n_chars": 1}
     short = {"id": "s", "text": "Too short to keep.", "n_chars": 18}
     config = QualityConfig.model_validate({"c4": {"enabled": True}})
-    with TestPipeline() as p:
-        out = p | beam.Create([good, short]) | QualityRulesStage(config)
-        assert_that(out[KEPT] | "k" >> beam.Map(lambda d: (d["id"], d["gq_word_count"], d["n_chars"] == len(d["text"]))),
-                    equal_to([("g", 85, True)]), label="kept")  # Gopher counts before C4 drops "Menu"
-        assert_that(out[REJECTED] | "r" >> beam.Map(lambda d: (d["id"], d["reason"], d["detail"])),
-                    # repetition runs first; in a 4-word text one 2-gram is half the characters (datatrove counts it too)
-                    equal_to([("s", "gopher_repetition:top_2gram_char_frac", "0.5")]), label="rejected")
+    kept, rejected = run_stage(QualityRulesStage(config), [good, short])
+    # Gopher counts before C4 drops "Menu"
+    assert [(d["id"], d["gq_word_count"], d["n_chars"] == len(d["text"])) for d in kept] == [("g", 85, True)]
+    # repetition runs first; in a 4-word text one 2-gram is half the characters (datatrove counts it too)
+    assert [(d["id"], d["reason"], d["detail"]) for d in rejected] == [("s", "gopher_repetition:top_2gram_char_frac", "0.5")]
 
 
 FRENCH = (

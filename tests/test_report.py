@@ -14,7 +14,7 @@ from report_support import ERRORS, config, kept_rows, rejected_rows, write_datas
 
 from pipelines.cli import main
 from pipelines.schema import data_schema
-from pipelines.sinks import parquet_bytes
+from pipelines.staging import write_parquet
 from quality.report import build_report
 
 
@@ -89,7 +89,7 @@ def test_shard_edited_after_manifest_fails_the_gate(good, capsys):
     table = pq.read_table(shard)
     rows = table.to_pylist()
     rows[0]["text"] = rows[0]["text"].replace("mill", "mall")
-    shard.write_bytes(parquet_bytes(rows, data_schema()))
+    write_parquet(str(shard), rows, data_schema())
     code, out = gate(good, capsys)
     assert code == 1
     assert "shard sha256 equals the manifest" in out and "data/part-00001.parquet" in out

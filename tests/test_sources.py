@@ -12,7 +12,7 @@ import zstandard
 
 from pipelines.config import CurateConfig, SourceConfig, parse_config
 from pipelines.errors import GristmillError
-from pipelines.sources import InputFile, ReadUnit, SplitUnits, detect_format, expand_inputs
+from pipelines.sources import InputFile, detect_format, expand_inputs, plan_units, read_unit
 
 
 def read(path, fmt=None, **spec):
@@ -20,9 +20,8 @@ def read(path, fmt=None, **spec):
     spec = SourceConfig(path=str(path), **spec)
     file = InputFile(f"file://{path}", path.name, "src", fmt or detect_format(str(path)), spec, "src")
     docs, rejected, errors = [], [], []
-    for unit in SplitUnits().process(file):
-        outputs = [unit] if isinstance(unit, beam.pvalue.TaggedOutput) else ReadUnit().process(unit)
-        for out in outputs:
+    for unit in plan_units([file]):
+        for out in read_unit(unit):
             if isinstance(out, beam.pvalue.TaggedOutput):
                 (errors if out.tag == "errors" else rejected).append(out.value)
             else:

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from pipelines.errors import GristmillError
 from tokenizer.dataset import Dataset, is_val, val_threshold
-from tokenizer.train import EOT, PAD, Sample, TokenizerTrainConfig, load_tokenizer, train_tokenizer
+from tokenizer.train import (
+    CHAT_TOKENS, EOT, PAD, SPECIAL_TOKENS, Sample, TokenizerTrainConfig, load_tokenizer, train_tokenizer,
+)
 from tokenizer_data import real_docs, write_dataset
 
 VOCAB = 1200
@@ -66,6 +68,15 @@ def test_special_tokens_never_come_from_text(trained, text):
     ids = tok.encode(text).ids
     assert meta["eot_id"] not in ids and meta["pad_id"] not in ids
     assert tok.decode(ids, skip_special_tokens=False) == text
+
+
+def test_chat_markers_are_reserved_and_never_come_from_text(trained):
+    _, meta, tok = trained
+    assert meta["special_tokens"] == {token: i for i, token in enumerate(SPECIAL_TOKENS)}
+    assert [tok.token_to_id(t) for t in CHAT_TOKENS] == [2, 3, 4, 5]
+    text = "<|system|>x<|user|>hi<|end|><|assistant|>"
+    ids = tok.encode(text).ids
+    assert not set(ids) & {2, 3, 4, 5} and tok.decode(ids, skip_special_tokens=False) == text
 
 
 def test_literal_endoftext_is_ordinary_bytes(trained):

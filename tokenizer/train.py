@@ -27,7 +27,10 @@ from tokenizer.dataset import SPLIT_RULE, Dataset, is_val, texts_of, val_thresho
 
 EOT = "<|endoftext|>"
 PAD = "<|pad|>"
-SPECIAL_TOKENS = [EOT, PAD]
+# Role markers of the chat template (train/chat.py), reserved now so a pretrained model can be
+# fine-tuned on instructions without growing its vocabulary.
+CHAT_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
+SPECIAL_TOKENS = [EOT, PAD, *CHAT_TOKENS]
 TOKENIZER_FILE = "tokenizer.json"
 META_FILE = "tokenizer_meta.json"
 META_FORMAT = "gristmill-tokenizer-v1"
@@ -202,7 +205,7 @@ def load_tokenizer(path: str | Path) -> tuple[Tokenizer, dict]:
     meta_path = tok_path.parent / META_FILE
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     meta["tokenizer_sha256"] = hashlib.sha256(tok_path.read_bytes()).hexdigest()
-    for token in SPECIAL_TOKENS:
+    for token in (EOT, PAD):
         if tok.token_to_id(token) is None:
             raise GristmillError(f"{tok_path}: special token {token!r} is not in the vocabulary")
     meta.setdefault("eot_id", tok.token_to_id(EOT))

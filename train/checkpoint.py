@@ -91,3 +91,43 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def resolve(path: str | Path) -> Path:
+    """A checkpoint file as given, or the latest checkpoint of a train run directory (or of its checkpoints/)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    for directory in (path / "checkpoints", path):
+        found = latest(directory)
+        if found is not None:
+            return found
+    raise GristmillError(f"{path}: no checkpoint (a step-NNNNNNNN.pt file, or a train run directory holding checkpoints/)")
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu"):
+    """The GPT of a checkpoint (file or run directory), in eval mode, and the checkpoint's state."""
+    from train.model import GPT, GPTConfig
+
+    found = resolve(path)
+    state = load(found)
+    if "model_config" not in state or "model" not in state:
+        raise GristmillError(f"{found}: not a gristmill training checkpoint (no model_config / model)")
+    model = GPT(GPTConfig(**state["model_config"]))
+    model.load_state_dict(state["model"])
+    state["path"] = str(found)
+    return model.to(device).eval(), state
+
+
+def init_weights(model, path: str | Path) -> Path:
+    """Copy a checkpoint's weights into `model` (`init_from`): same architecture; seq_len may differ (RoPE has no weights)."""
+    found = resolve(path)
+    state = load(found)
+    theirs = dict(state.get("model_config") or {})
+    ours = model.cfg.to_dict()
+    differ = sorted(k for k in ours.keys() | theirs.keys() if k != "seq_len" and ours.get(k) != theirs.get(k))
+    if differ:
+        shown = ", ".join(f"{k}: {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in differ)
+        raise GristmillError(f"init_from {found}: another model shape ({shown})")
+    model.load_state_dict(state["model"])
+    return found

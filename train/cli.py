@@ -8,6 +8,8 @@ import os
 
 
 def register(sub) -> None:
+    from train import model_cli
+
     p = sub.add_parser(
         "train",
         help="pretrain a GPT on token shards (streaming, resumable, DDP under torchrun)",
@@ -28,6 +30,7 @@ def register(sub) -> None:
         help="checkpoint and stop after step N without changing the schedule (split a run into jobs; resume later)",
     )
     p.set_defaults(handler=run)
+    model_cli.register(sub)  # generate, finetune, export, eval
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ class ModelSection(Section):
     n_layer: int = Field(default=12, ge=1)
     n_head: int = Field(default=12, ge=1)
     n_embd: int = Field(default=768, ge=2)
-    mlp: Literal["gelu", "swiglu"] = "gelu"
+    mlp: Literal["gelu", "swiglu"] = Field(default="swiglu", description="swiglu (Llama's MLP; exportable) or gelu")
     mlp_hidden: int = Field(default=0, ge=0, description="0: 4 * n_embd (gelu) or ~8/3 * n_embd (swiglu)")
     rope_theta: float = Field(default=10000.0, gt=0)
 
@@ -80,6 +80,11 @@ class EvalSection(Section):
 
 class TrainConfig(Section):
     out_dir: str = "train-out"
+    init_from: str | None = Field(
+        default=None,
+        description="checkpoint (file or run directory) whose weights start the run, with a fresh optimizer and "
+        "schedule; --resume, once this run has a checkpoint, continues that instead",
+    )
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "bf16", "fp32"] = Field(default="auto", description="auto: bf16 autocast on CUDA")
@@ -127,6 +132,8 @@ def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfi
     if config.data.val:
         config.data.val = resolve(config.data.val)
     config.out_dir = resolve(config.out_dir)
+    if config.init_from:
+        config.init_from = resolve(config.init_from)
     if not overrides:
         return config
     data = config.model_dump()

@@ -230,6 +230,8 @@ def _train(cfg: TrainConfig, ddp: Dist, resume: bool, stop_at_step: int | None) 
 
     model = GPT(model_config(cfg, splits[0])).to(device)
     model.loss_chunk = cfg.loss_chunk
+    if cfg.init_from and not resume:
+        checkpoint.init_weights(model, cfg.init_from)
     optimizer = make_optimizer(model, cfg, device)
     s = cfg.schedule
     scheduler = torch.optim.lr_scheduler.LambdaLR(

@@ -1,5 +1,9 @@
 """A GPT-style decoder in one module: RoPE, RMSNorm, SwiGLU or GELU MLP, tied embeddings, SDPA attention.
 
+The layout is Llama's (half-rotation RoPE, RMSNorm, SwiGLU with gate first), so a SwiGLU model
+exports to `LlamaForCausalLM` unchanged (`train/export_hf.py`). A `KVCache` makes generation cost
+one position per new token.
+
 Sizes range from a tiny CPU test model to GPT-2 small (124M: 12 layers, 12 heads, 768 wide,
 vocab 50304, seq 1024) and beyond, all by `GPTConfig`.
 """
@@ -27,7 +31,7 @@ class GPTConfig:
     n_layer: int = 12
     n_head: int = 12
     n_embd: int = 768
-    mlp: Literal["swiglu", "gelu"] = "gelu"
+    mlp: Literal["swiglu", "gelu"] = "swiglu"
     # Hidden width of the MLP; 0 means 4 * n_embd for GELU and the parameter-matched 8/3 * n_embd
     # (rounded up to a multiple of 64) for SwiGLU.
     mlp_hidden: int = 0
@@ -78,18 +82,49 @@ class RMSNorm(nn.Module):
         return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
 
 
+class KVCache:
+    """Keys and values of every position seen so far, per layer, preallocated for `max_len` positions.
+
+    `GPT.forward(idx, cache=cache)` reads and extends it: the new tokens attend to the cached prefix
+    and themselves, and `pos` advances by their count.
+    """
+
+    def __init__(self, cfg: GPTConfig, batch_size: int, max_len: int, device=None, dtype=torch.float32):
+        if max_len > cfg.seq_len:
+            raise ValueError(f"a cache of {max_len} positions is longer than the model's seq_len {cfg.seq_len}")
+        shape = (cfg.n_layer, batch_size, cfg.n_head, max_len, cfg.n_embd // cfg.n_head)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.max_len = max_len
+        self.pos = 0
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        end = self.pos + k.shape[2]
+        self.k[layer, :, :, self.pos : end] = k
+        self.v[layer, :, :, self.pos : end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+
 class Attention(nn.Module):
-    def __init__(self, cfg: GPTConfig):
+    def __init__(self, cfg: GPTConfig, layer: int = 0):
         super().__init__()
         self.n_head = cfg.n_head
+        self.layer = layer
         self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=False)
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=False)
 
-    def forward(self, x, cos, sin, attn_mask):
+    def forward(self, x, cos, sin, attn_mask, cache: KVCache | None = None):
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        if attn_mask is None:
+        if cache is not None:
+            start = cache.pos
+            k, v = cache.update(self.layer, k, v)
+            if start and T > 1:  # new position i (absolute start + i) sees keys 0 .. start + i
+                attn_mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
+            # The prompt (start 0) is plain causal; a single new token sees every cached key.
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=start == 0 and T > 1)
+        elif attn_mask is None:
             # Causal without an explicit mask: the path that reaches the flash kernel on GPU.
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
@@ -115,15 +150,15 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: GPTConfig):
+    def __init__(self, cfg: GPTConfig, layer: int = 0):
         super().__init__()
         self.norm1 = RMSNorm(cfg.n_embd, cfg.norm_eps)
-        self.attn = Attention(cfg)
+        self.attn = Attention(cfg, layer)
         self.norm2 = RMSNorm(cfg.n_embd, cfg.norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, cos, sin, attn_mask):
-        x = x + self.attn(self.norm1(x), cos, sin, attn_mask)
+    def forward(self, x, cos, sin, attn_mask, cache: KVCache | None = None):
+        x = x + self.attn(self.norm1(x), cos, sin, attn_mask, cache)
         return x + self.mlp(self.norm2(x))
 
 
@@ -140,7 +175,7 @@ class GPT(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.n_embd)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
         self.norm = RMSNorm(cfg.n_embd, cfg.norm_eps)
         cos, sin = rope_tables(cfg.n_embd // cfg.n_head, cfg.seq_len, cfg.rope_theta)
         self.register_buffer("rope_cos", cos, persistent=False)
@@ -176,19 +211,32 @@ class GPT(nn.Module):
         targets: torch.Tensor | None = None,
         doc_ids: torch.Tensor | None = None,
         reduction: str = "mean",
+        cache: KVCache | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
-        """Logits (B, T, vocab) without targets; the cross-entropy loss with them.
+        """Logits (B, T, vocab) without targets; the cross-entropy loss with them (targets of -100 are ignored).
 
         `doc_ids` (B, T), when given, stops attention across document boundaries in a packed sequence.
+        With a `cache`, `idx` continues the sequence the cache holds, at position `cache.pos`.
+        `last_only` computes the logits of the last position only (B, 1, vocab), all generation needs.
         """
         T = idx.shape[1]
-        if T > self.cfg.seq_len:
-            raise ValueError(f"sequence of {T} tokens is longer than the model's seq_len {self.cfg.seq_len}")
-        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        start = cache.pos if cache is not None else 0
+        if cache is not None and start + T > cache.max_len:
+            raise ValueError(f"sequence of {start + T} tokens is longer than the cache's {cache.max_len} positions")
+        if start + T > self.cfg.seq_len:
+            raise ValueError(f"sequence of {start + T} tokens is longer than the model's seq_len {self.cfg.seq_len}")
+        if cache is not None and doc_ids is not None:
+            raise ValueError("doc_ids and a KV cache cannot be combined")
+        cos, sin = self.rope_cos[start : start + T], self.rope_sin[start : start + T]
         attn_mask = document_mask(doc_ids) if doc_ids is not None else None
         x = self.embed(idx)
         for block in self.blocks:
-            x = block(x, cos, sin, attn_mask)
+            x = block(x, cos, sin, attn_mask, cache)
+        if cache is not None:
+            cache.pos += T
+        if last_only:
+            x = x[:, -1:]
         if targets is None:
             return F.linear(self.norm(x), self.embed.weight)
         return linear_cross_entropy(self.norm(x), self.embed.weight, targets, reduction, self.loss_chunk)

@@ -1,0 +1,331 @@
+"""The per-unit tasks of a curate run: every step that touches document text.
+
+The pipeline is three segments between its global steps (see `pipelines.curate`):
+
+  s1  read -> normalize, length                 emits (text hash, id, unit, row) for exact dedup
+  s2  exact-dedup decisions -> language, quality rules, classifier score
+                                                emits scores; writes MinHash sidecars for near-dup
+  s3  classifier cut, near-dup decisions -> PII, bias   writes the final kept rows
+
+Each task reads its unit's rows from the previous segment's file, writes its
+own files (`pipelines.staging`), and emits only small records and one stats
+record `(unit index, stats)`. The stats hold the row and byte counts of the
+files written, the records read, and the sums the manifest sections need.
+A task whose marker carries the same digest (its inputs, decisions and
+upstream digest) is not redone: its small records are replayed from its files.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import apache_beam as beam
+import fsspec
+import numpy as np
+
+from pipelines.config import CurateConfig
+from pipelines.exact_dedup import text_key
+from pipelines.staging import LineWriter, RowWriter, digest, iter_rows, read_marker, unit_name, write_file
+from pipelines.schema import data_schema, rejected_schema
+from pipelines.sources import ERRORS, Unit, read_unit
+from pipelines.stage import REJECTED, DocStage, add_nested, reject
+
+EXACT = "exact"
+SCORES = "scores"
+SIGN_BATCH = 256
+SIDECARS = {"rows": "rows.u32", "sig": "sig.u32", "bands": "bands.u64", "score": "score.f64", "meta": "meta.jsonl"}
+
+
+class Layout:
+    """Where a run's staged files are; picklable, so every worker finds the same files."""
+
+    def __init__(self, root: str):
+        self.root = root
+
+    def path(self, segment: str, unit: int, suffix: str) -> str:
+        return f"{self.root}/{segment}/{unit_name(unit)}.{suffix}"
+
+    def marker(self, segment: str, unit: int) -> str:
+        return self.path(segment, unit, "done.json")
+
+
+def build_stages(config: CurateConfig) -> dict[str, list[DocStage]]:
+    """The per-document stages of each segment, in pipeline order."""
+    from pipelines.classifier_stage import ClassifierStage
+    from pipelines.language_stage import LanguageStage
+    from pipelines.normalize import NormalizeStage
+    from pipelines.pii_stage import BiasStage, PiiStage
+    from pipelines.quality_stage import QualityRulesStage
+
+    judged: list[DocStage] = []
+    if config.language.enabled:
+        judged.append(LanguageStage(config.language))
+    quality_rules = QualityRulesStage(config.quality)
+    if quality_rules.families:
+        judged.append(quality_rules)
+    if config.classifier.enabled:
+        judged.append(ClassifierStage(config.classifier))
+    finish: list[DocStage] = []
+    # PII and bias stay last: placeholders must not make documents look alike to dedup.
+    if config.pii.enabled:
+        finish.append(PiiStage(config.pii))
+    if config.bias.enabled:
+        finish.append(BiasStage(config.bias))
+    return {"s1": [NormalizeStage(config.normalize, config.length)], "s2": judged, "s3": finish}
+
+
+def accounted(stages: dict[str, list[DocStage]]) -> list[DocStage]:
+    return [stage for group in stages.values() for stage in group if stage.section_name]
+
+
+class _UnitTask(beam.DoFn):
+    """Runs one segment on one unit, or replays it from its marker; see the module docstring."""
+
+    segment = ""
+
+    def __init__(self, config: CurateConfig, layout: Layout):
+        self._config, self._layout = config, layout
+        self._judges: list = []
+
+    def setup(self):
+        self._stages = build_stages(self._config)
+        self._accounted = accounted(self._stages)
+        self._judges = [stage.make_judge() for stage in self._stages[self.segment]]
+        if self._config.pii.enabled:
+            from pipelines.pii_stage import redact_field
+
+            self._redact_text = functools.partial(redact_field, self._config.pii, "text")
+            self._redact_excerpt = functools.partial(redact_field, self._config.pii, "excerpt")
+        else:
+            self._redact_text = self._redact_excerpt = None
+
+    def _run(self, unit: int, want: str, work, replay):
+        marker = read_marker(self._layout.marker(self.segment, unit))
+        if marker is not None and marker.get("digest") == want:
+            stats = marker["stats"]
+            yield from replay(stats)
+            reused = 1
+        else:
+            self._tally: dict = {}
+            stats = yield from work()
+            stats["tally"] = self._tally
+            write_file(self._layout.marker(self.segment, unit), json.dumps({"digest": want, "stats": stats}).encode())
+            reused = 0
+        yield unit, {**stats, "segment": self.segment, "digest": want, "reused": reused}
+
+    def _writers(self, unit: int) -> tuple[RowWriter, RowWriter]:
+        layout = self._layout
+        alive = RowWriter(layout.path(self.segment, unit, "alive.parquet"), data_schema())
+        rejected = RowWriter(layout.path(self.segment, unit, "rejected.parquet"), rejected_schema())
+        return alive, rejected
+
+    def _judge(self, doc: dict):
+        for judge in self._judges:
+            doc, rejection = judge(dict(doc))
+            if rejection is not None:
+                return doc, rejection
+        return doc, None
+
+    def _write_rejected(self, writer: RowWriter, row: dict) -> None:
+        if self._redact_text:
+            row = self._redact_text(row)
+        for stage in self._accounted:
+            counts = stage.rejected_counts(row)
+            if counts:
+                add_nested(self._tally, {stage.name: {"rejected": {row["reason"]: counts}}})
+        writer.write(row)
+
+    def _write_kept(self, writer: RowWriter, doc: dict) -> None:
+        for stage in self._accounted:
+            counts = stage.kept_counts(doc)
+            if counts:
+                add_nested(self._tally, {stage.name: {"kept": counts}})
+        writer.write(doc)
+
+
+class ReadSegment(_UnitTask):
+    """s1: a unit's records -> normalized documents, rejected rows and errors; (hash, id, unit, row) out."""
+
+    segment = "s1"
+
+    def process(self, unit: Unit):
+        want = digest(self.segment, unit.file.url, unit.group, unit.fingerprint, unit.error)
+        yield from self._run(unit.index, want, lambda: self._work(unit), lambda stats: self._replay(unit.index))
+
+    def _exact(self, doc: dict, unit: int, row: int):
+        return beam.pvalue.TaggedOutput(EXACT, (text_key(doc["text"]), (doc["id"], unit, row)))
+
+    def _work(self, unit: Unit):
+        alive, rejected = self._writers(unit.index)
+        errors = LineWriter(self._layout.path(self.segment, unit.index, "errors.jsonl"))
+        exact = self._config.exact_dedup.enabled
+        records = 0
+        for item in read_unit(unit):
+            records += 1
+            if isinstance(item, beam.pvalue.TaggedOutput):
+                if item.tag == ERRORS:
+                    errors.write(self._redact_excerpt(item.value) if self._redact_excerpt else item.value)
+                else:
+                    self._write_rejected(rejected, item.value)
+                continue
+            doc, rejection = self._judge(item)
+            if rejection is not None:
+                self._write_rejected(rejected, reject(doc, *rejection))
+                continue
+            if exact:
+                yield self._exact(doc, unit.index, alive.rows)
+            alive.write(doc)
+        return {
+            "input": records,
+            "input_bytes": unit.input_bytes,
+            "alive": alive.close(),
+            "rejected": rejected.close(),
+            "errors": errors.close(),
+        }
+
+    def _replay(self, unit: int):
+        if self._config.exact_dedup.enabled:
+            for row, doc in enumerate(iter_rows(self._layout.path(self.segment, unit, "alive.parquet"))):
+                yield self._exact(doc, unit, row)
+
+
+class JudgeSegment(_UnitTask):
+    """s2: exact-dedup decisions, then language, quality rules and classifier score; MinHash sidecars for near-dup."""
+
+    segment = "s2"
+
+    def setup(self):
+        super().setup()
+        near = self._config.near_dup
+        self._hasher = None
+        if near.enabled:
+            from pipelines.minhash import MinHasher
+            from pipelines.neardup import lsh_shape
+
+            self._hasher = MinHasher(num_perm=near.num_perm, seed=near.seed, shingle=near.shingle, ngram=near.ngram)
+            self._bands, self._rows = lsh_shape(near)
+
+    def process(self, item):
+        unit, grouped = item
+        (upstream,) = grouped["unit"]
+        duplicates = dict(grouped[EXACT])
+        want = digest(self.segment, upstream["digest"], sorted(duplicates.items()))
+        yield from self._run(unit, want, lambda: self._work(unit, duplicates), lambda stats: self._replay(unit))
+
+    def _work(self, unit: int, duplicates: dict[int, str]):
+        alive, rejected = self._writers(unit)
+        signer = _Signer(self._layout, unit, self._hasher, self._bands, self._rows) if self._hasher else None
+        scored = self._config.classifier.enabled
+        source = self._layout.path("s1", unit, "alive.parquet")
+        for row, doc in enumerate(iter_rows(source)):
+            survivor = duplicates.get(row)
+            if survivor is not None:
+                self._write_rejected(rejected, reject(doc, "exact_dedup:duplicate", survivor))
+                continue
+            doc, rejection = self._judge(doc)
+            if rejection is not None:
+                self._write_rejected(rejected, reject(doc, *rejection))
+                continue
+            if scored:
+                yield beam.pvalue.TaggedOutput(SCORES, doc["quality_score"])
+            if signer:
+                signer.add(alive.rows, doc)
+            alive.write(doc)
+        stats = {"alive": alive.close(), "rejected": rejected.close()}
+        if signer:
+            stats["signed"], stats["unsigned"] = signer.close()
+        return stats
+
+    def _replay(self, unit: int):
+        if self._config.classifier.enabled:
+            for doc in iter_rows(self._layout.path(self.segment, unit, "alive.parquet")):
+                yield beam.pvalue.TaggedOutput(SCORES, doc["quality_score"])
+
+
+class _Signer:
+    """MinHash signatures and band hashes of a unit's surviving documents, streamed to sidecar files.
+
+    Signed document k (a document too short for one shingle has none) has its row
+    in `rows.u32`, its signature in `sig.u32`, its band hashes in `bands.u64`, its
+    classifier score in `score.f64` (NaN: none), and id, length and score in `meta.jsonl`
+    (what near-dup ranks survivors by).
+    """
+
+    def __init__(self, layout: Layout, unit: int, hasher, bands: int, rows: int):
+        self._layout, self._unit, self._hasher, self._bands, self._rows = layout, unit, hasher, bands, rows
+        self._pending: list[tuple[int, dict]] = []
+        self._handles: dict = {}
+        self.signed = self.unsigned = 0
+
+    def add(self, row: int, doc: dict) -> None:
+        self._pending.append((row, doc))
+        if len(self._pending) >= SIGN_BATCH:
+            self._sign()
+
+    def _write(self, name: str, data: bytes) -> None:
+        if name not in self._handles:
+            fs, path = fsspec.core.url_to_fs(self._layout.path("s2", self._unit, SIDECARS[name]))
+            fs.makedirs(fs._parent(path), exist_ok=True)
+            self._handles[name] = (fs, path, fs.open(path + ".tmp", "wb"))
+        self._handles[name][2].write(data)
+
+    def _sign(self) -> None:
+        from pipelines.minhash import band_hashes
+
+        signatures = self._hasher.signatures([doc["text"] for _, doc in self._pending])
+        for (row, doc), signature in zip(self._pending, signatures):
+            if signature is None:
+                self.unsigned += 1
+                continue
+            self.signed += 1
+            score = doc.get("quality_score")
+            self._write("rows", np.uint32(row).tobytes())
+            self._write("sig", signature.astype(np.uint32).tobytes())
+            self._write("bands", band_hashes(signature, self._bands, self._rows).tobytes())
+            self._write("score", np.float64(np.nan if score is None else score).tobytes())
+            meta = [doc["id"], doc.get("n_chars") or len(doc["text"]), score]
+            self._write("meta", (json.dumps(meta, ensure_ascii=False) + "\n").encode("utf-8"))
+        self._pending = []
+
+    def close(self) -> tuple[int, int]:
+        self._sign()
+        for fs, path, handle in self._handles.values():
+            handle.close()
+            fs.mv(path + ".tmp", path)
+        return self.signed, self.unsigned
+
+
+class FinishSegment(_UnitTask):
+    """s3: the classifier cut and near-dup decisions, then PII and bias: the final kept rows."""
+
+    segment = "s3"
+
+    def process(self, item, cut):
+        unit, grouped = item
+        (upstream,) = grouped["unit"]
+        members = {row: info for row, *info in grouped["near"]}
+        want = digest(self.segment, upstream["digest"], sorted(members.items()), cut)
+        yield from self._run(unit, want, lambda: self._work(unit, members, cut), lambda stats: iter(()))
+
+    def _work(self, unit: int, members: dict, cut):
+        from pipelines.classifier_stage import cut_rejection
+
+        yield from ()  # s3 emits no small records: only its files and stats
+        alive, rejected = self._writers(unit)
+        near_dup = self._config.near_dup.enabled
+        source = self._layout.path("s2", unit, "alive.parquet")
+        for row, doc in enumerate(iter_rows(source)):
+            rejection = cut_rejection(doc, cut) if cut is not None else None
+            if rejection is None and near_dup:
+                cluster, size, survivor = members.get(row, (doc["id"], 1, doc["id"]))
+                doc = {**doc, "dup_cluster": cluster, "dup_cluster_size": size}
+                if doc["id"] != survivor:
+                    rejection = ("near_dup:duplicate", cluster)
+            if rejection is None:
+                doc, rejection = self._judge(doc)
+            if rejection is not None:
+                self._write_rejected(rejected, reject(doc, *rejection))
+            else:
+                self._write_kept(alive, doc)
+        return {"alive": alive.close(), "rejected": rejected.close()}

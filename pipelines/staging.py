@@ -1,0 +1,187 @@
+"""The staging area of a curate run: per-unit files between the pipeline's global steps.
+
+A unit is one input file or one Parquet row group. Each per-unit task streams
+its documents from the previous segment's file (or from the source) into new
+row files, and writes a completion marker last. Only small records (ids,
+hashes, row numbers, decisions) go through Beam's shuffles; document text
+lives in these files. A rerun with the same config finds a unit's marker,
+checks the digest of everything the unit's work depended on, and reuses it.
+
+Layout below `<output>.staging/<key>/`:
+  s1/<unit>.alive.parquet  .rejected.parquet  .errors.jsonl  .done.json   read, normalize, length
+  s2/<unit>.alive.parquet  .rejected.parquet  .sig.npy .bands.npy ...     exact dedup applied, per-doc judges
+  s3/<unit>.alive.parquet  .rejected.parquet  .done.json                  near-dup applied, PII, bias
+  dataset/                                                                the dataset being assembled
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from typing import Iterable, Iterator
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.schema import to_table
+
+# A row group is flushed at this many rows or bytes of text, whichever comes first; both depend
+# only on the rows, so the same rows give the same file whatever wrote them.
+ROW_GROUP_ROWS = 2000
+ROW_GROUP_BYTES = 32 << 20
+PARQUET_OPTIONS = dict(compression="zstd", use_dictionary=True, write_statistics=True)
+
+
+def unit_name(index: int) -> str:
+    return f"u{index:07d}"
+
+
+def digest(*parts) -> str:
+    """A short stable hash of JSON-able parts: what a unit's result depends on."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def text_bytes(row: dict) -> int:
+    text = row.get("text")
+    return len(text.encode("utf-8")) if text else 0
+
+
+def write_file(url: str, data: bytes) -> None:
+    """Write through a temporary name, then rename, so a file is either whole or absent."""
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.makedirs(fs._parent(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with fs.open(tmp, "wb") as handle:
+        handle.write(data)
+    fs.mv(tmp, path)
+
+
+def exists(url: str) -> bool:
+    fs, path = fsspec.core.url_to_fs(url)
+    return fs.exists(path)
+
+
+class RowWriter:
+    """Streams dict rows into one Parquet file, row group by row group; the file is whole or absent.
+
+    Nothing is written for zero rows: readers treat a missing file as empty.
+    """
+
+    def __init__(self, url: str, schema: pa.Schema):
+        self.url, self._schema = url, schema
+        self._buffer: list[dict] = []
+        self._buffered_bytes = 0
+        self._writer = None
+        self._handle = None
+        self.rows = 0
+        self.bytes = 0
+
+    def write(self, row: dict) -> None:
+        size = text_bytes(row)
+        self._buffer.append(row)
+        self._buffered_bytes += size
+        self.rows += 1
+        self.bytes += size
+        if len(self._buffer) >= ROW_GROUP_ROWS or self._buffered_bytes >= ROW_GROUP_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        if self._writer is None:
+            fs, path = fsspec.core.url_to_fs(self.url)
+            fs.makedirs(fs._parent(path), exist_ok=True)
+            self._fs, self._path = fs, path
+            self._handle = fs.open(path + ".tmp", "wb")
+            self._writer = pq.ParquetWriter(self._handle, self._schema, **PARQUET_OPTIONS)
+        self._writer.write_table(to_table(self._buffer, self._schema), row_group_size=len(self._buffer))
+        self._buffer, self._buffered_bytes = [], 0
+
+    def close(self) -> dict:
+        """Finish the file; returns {"rows", "bytes"} (bytes of text)."""
+        self._flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._handle.close()
+            self._fs.mv(self._path + ".tmp", self._path)
+        return {"rows": self.rows, "bytes": self.bytes}
+
+
+def write_parquet(url: str, rows: Iterable[dict], schema: pa.Schema) -> dict:
+    """All `rows` into one Parquet file by streaming; a file with no rows when there are none."""
+    writer = RowWriter(url, schema)
+    for row in rows:
+        writer.write(row)
+    stats = writer.close()
+    if not stats["rows"]:
+        buffer = io.BytesIO()
+        pq.write_table(to_table([], schema), buffer, **PARQUET_OPTIONS)
+        write_file(url, buffer.getvalue())
+    return stats
+
+
+def json_lines(records: Iterable[dict]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records).encode("utf-8")
+
+
+def iter_rows(url: str, start: int = 0, stop: int | None = None) -> Iterator[dict]:
+    """Rows [start, stop) of a row file written by RowWriter, streamed a row group at a time."""
+    fs, path = fsspec.core.url_to_fs(url)
+    if not fs.exists(path):
+        return
+    with fs.open(path, "rb") as handle:
+        reader = pq.ParquetFile(handle)
+        first = 0
+        for group in range(reader.num_row_groups):
+            n = reader.metadata.row_group(group).num_rows
+            if stop is not None and first >= stop:
+                break
+            if first + n > start:
+                rows = reader.read_row_group(group).to_pylist()
+                lo, hi = max(start - first, 0), n if stop is None else min(stop - first, n)
+                yield from rows[lo:hi]
+            first += n
+
+
+class LineWriter:
+    """JSON lines into one file (errors); whole or absent, nothing written for zero lines."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._lines: list[bytes] = []
+        self.rows = 0
+        self.bytes = 0
+
+    def write(self, record: dict) -> None:
+        line = json_lines([record])
+        self._lines.append(line)
+        self.rows += 1
+        self.bytes += len(line)
+
+    def close(self) -> dict:
+        if self._lines:
+            write_file(self.url, b"".join(self._lines))
+        return {"rows": self.rows, "bytes": self.bytes}
+
+
+def iter_lines(url: str, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+    fs, path = fsspec.core.url_to_fs(url)
+    if not fs.exists(path):
+        return
+    with fs.open(path, "rb") as handle:
+        for i, line in enumerate(handle):
+            if stop is not None and i >= stop:
+                break
+            if i >= start:
+                yield line
+
+
+def read_marker(url: str) -> dict | None:
+    fs, path = fsspec.core.url_to_fs(url)
+    try:
+        with fs.open(path, "rb") as handle:
+            return json.load(handle)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
