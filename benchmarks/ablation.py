@@ -131,7 +131,7 @@ def write_inputs(corpora: Path, folder: Path) -> tuple[list[dict], Path]:
 
 def curate(inputs: list[dict], out: Path, overrides: dict) -> dict:
     """`gristmill curate` through its public CLI; returns the manifest."""
-    config = {"inputs": inputs, "output": {"dir": str(out), "shards": 2, "rejected_shards": 1}, **overrides}
+    config = {"inputs": inputs, "output": {"dir": str(out), "shard_bytes": 8 << 20}, **overrides}
     path = out.with_suffix(".yaml")
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     subprocess.run([sys.executable, "-m", "pipelines.cli", "curate", "--config", str(path)], cwd=REPO, check=True)
