@@ -28,8 +28,8 @@ def _score(scorer: QualityClassifier, doc: dict):
     return {**doc, "quality_score": scorer.score(doc["text"])}, None
 
 
-def _make_scorer(model_path: str):
-    return functools.partial(_score, QualityClassifier(model_path))
+def _make_scorer(model_path: str, label: str):
+    return functools.partial(_score, QualityClassifier(model_path, label=label))
 
 
 def cut_rejection(doc: dict, cut: float) -> tuple[str, str] | None:
@@ -54,7 +54,7 @@ class ClassifierStage(DocStage):
     def __init__(self, config: ClassifierThresholds):
         if not config.model_path:
             raise ValueError("the classifier stage needs a model_path")
-        super().__init__(functools.partial(_make_scorer, config.model_path))
+        super().__init__(functools.partial(_make_scorer, config.model_path, config.label))
         self._config = config
 
     def cut(self, scores):
@@ -73,6 +73,7 @@ class ClassifierStage(DocStage):
         config = self._config
         return {
             "model_path": config.model_path,
+            "label": config.label,
             "mode": "threshold" if config.top_percentile is None else "top_percentile",
             "top_percentile": config.top_percentile,
             "cut_score": cut,

@@ -25,6 +25,8 @@ from quality.gopher_repetition import GopherRepetitionThresholds
 from quality.langid import LanguageThresholds
 from quality.pii import PiiSettings
 from quality.bias import BiasSettings
+from quality.decontamination import DecontaminationSettings
+from quality.url_filter import UrlFilterSettings
 
 
 class ConfigError(GristmillError):
@@ -73,6 +75,22 @@ class LengthConfig(Section):
 
 class ExactDedupConfig(Section):
     enabled: bool = True
+
+
+class DecontaminationConfig(DecontaminationSettings):
+    """Eval-set n-gram decontamination; see `quality.decontamination`. Off while `sets` is empty."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.sets)
+
+
+class UrlFilterConfig(UrlFilterSettings):
+    """Domain / URL blocklists and banned URL words; see `quality.url_filter`. Off while no list is given."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.active
 
 
 class LanguageConfig(LanguageThresholds):
@@ -173,6 +191,8 @@ class CurateConfig(Section):
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
     length: LengthConfig = Field(default_factory=LengthConfig)
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
+    url_filter: UrlFilterConfig = Field(default_factory=UrlFilterConfig)
+    decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
@@ -270,4 +290,10 @@ def load_config(path: str | Path) -> CurateConfig:
     for section in (config.language, config.classifier):
         if section.model_path and "://" not in section.model_path and not Path(section.model_path).is_absolute():
             section.model_path = str(base / section.model_path)
+    for eval_set in config.decontamination.sets:
+        eval_set.path = str(base / eval_set.path)
+    lists = config.url_filter
+    lists.domain_lists, lists.url_lists, lists.ut1_lists = (
+        [str(base / p) for p in paths] for paths in (lists.domain_lists, lists.url_lists, lists.ut1_lists)
+    )
     return config

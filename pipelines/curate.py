@@ -72,7 +72,7 @@ class _Summary(beam.CombineFn):
         return acc
 
 
-def summary_files(summary: dict, config: CurateConfig) -> list[tuple[str, object]]:
+def summary_files(summary: dict, config: CurateConfig, layout: Layout) -> list[tuple[str, object]]:
     """(file name under _stats/, value): the input count, the resume record and each stage's manifest section."""
     files = [("input.json", summary.get("input", 0))]
     files.append(("section-resume.json", {
@@ -80,22 +80,22 @@ def summary_files(summary: dict, config: CurateConfig) -> list[tuple[str, object
         "reused_units": {segment: summary.get("reused", {}).get(segment, 0) for segment in ("s1", "s2", "s3")},
     }))
     tally = summary.get("tally", {})
-    for stage in accounted(build_stages(config)):
+    for stage in accounted(build_stages(config, layout)):
         sums = tally.get(stage.name, {})
         files.append((f"section-{stage.section_name}.json", stage.section(sums.get("kept", {}), sums.get("rejected", {}))))
     return files
 
 
 class _WriteStats(beam.DoFn):
-    def __init__(self, directory: str, config: CurateConfig):
-        self._directory, self._config = directory, config
+    def __init__(self, directory: str, config: CurateConfig, layout: Layout):
+        self._directory, self._config, self._layout = directory, config, layout
 
     def process(self, summary):
         import json
 
         from pipelines.staging import write_file
 
-        for name, value in summary_files(summary, self._config):
+        for name, value in summary_files(summary, self._config, self._layout):
             write_file(f"{self._directory}/{name}", json.dumps(value, sort_keys=True, default=str).encode("utf-8"))
 
 
@@ -108,7 +108,7 @@ class Curate(beam.PTransform):
 
     def expand(self, pbegin):
         config, layout = self._config, self._layout
-        stages = build_stages(config)
+        stages = build_stages(config, layout)
         s1 = (
             pbegin
             | "Units" >> beam.Create(self._units)
@@ -145,7 +145,7 @@ class Curate(beam.PTransform):
         return (
             stats
             | "Summary" >> beam.CombineGlobally(_Summary())
-            | "WriteStats" >> beam.ParDo(_WriteStats(stats_dir, config))
+            | "WriteStats" >> beam.ParDo(_WriteStats(stats_dir, config, layout))
         )
 
 
@@ -290,6 +290,9 @@ def run_curate(config: CurateConfig, beam_args: list[str] = (), fresh: bool = Fa
     for path in skipped:
         log.warning("skipping %s: unknown format (name a format in the config to read it)", path)
     units = plan_units(files)
+    for stage in build_stages(config, staging.layout)["s2"]:
+        if stage.name == "decontamination":
+            stage.build_index()  # a malformed eval file stops the run here, before any work
     pipeline = make_pipeline(pipeline_options(config, beam_args))
     pipeline | "Curate" >> Curate(units, config, staging.layout, staging.dataset)
     quiet = beam_logs.quiet_worker_stderr() if not log.isEnabledFor(logging.INFO) else contextlib.nullcontext()

@@ -49,16 +49,26 @@ class Layout:
     def marker(self, segment: str, unit: int) -> str:
         return self.path(segment, unit, "done.json")
 
+    @property
+    def index_dir(self) -> str:
+        return f"{self.root}/decontamination-index"
 
-def build_stages(config: CurateConfig) -> dict[str, list[DocStage]]:
+
+def build_stages(config: CurateConfig, layout: Layout) -> dict[str, list[DocStage]]:
     """The per-document stages of each segment, in pipeline order."""
     from pipelines.classifier_stage import ClassifierStage
+    from pipelines.filter_stages import DecontaminationStage, UrlFilterStage
     from pipelines.language_stage import LanguageStage
     from pipelines.normalize import NormalizeStage
     from pipelines.pii_stage import BiasStage, PiiStage
     from pipelines.quality_stage import QualityRulesStage
 
     judged: list[DocStage] = []
+    # Cheap and independent of the quality rules: before them, right after exact dedup.
+    if config.url_filter.enabled:
+        judged.append(UrlFilterStage(config.url_filter))
+    if config.decontamination.enabled:
+        judged.append(DecontaminationStage(config.decontamination, layout.index_dir))
     if config.language.enabled:
         judged.append(LanguageStage(config.language))
     quality_rules = QualityRulesStage(config.quality)
@@ -89,7 +99,7 @@ class _UnitTask(beam.DoFn):
         self._judges: list = []
 
     def setup(self):
-        self._stages = build_stages(self._config)
+        self._stages = build_stages(self._config, self._layout)
         self._accounted = accounted(self._stages)
         self._judges = [stage.make_judge() for stage in self._stages[self.segment]]
         if self._config.pii.enabled:

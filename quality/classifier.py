@@ -2,7 +2,9 @@
 
 The model has two labels, `positive` (text like the reference corpus, e.g. books
 and Wikipedia) and `negative` (e.g. raw web text). A document's quality score is
-the probability of `positive`.
+the probability of `positive`, or of the label named by `label`: a pretrained
+fastText model with its own labels (DCLM's `__label__hq`, FineWeb-Edu-style
+classes) is scored with `label: hq`.
 
 Training splits *documents* (not chunks) into train and held-out sets per
 class, so pieces of one book never sit on both sides; then long documents are
@@ -33,6 +35,9 @@ class ClassifierThresholds(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model_path: str | None = Field(default=None, description="model from `gristmill quality train-classifier`")
+    label: str = Field(
+        default=POSITIVE, min_length=1, description="the label whose probability is the score, with or without __label__"
+    )
     threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="keep when quality_score >= threshold")
     top_percentile: float | None = Field(
         default=None,
@@ -168,23 +173,26 @@ def evaluate(scorer: "QualityClassifier", positive: list[str], negative: list[st
 
 
 class QualityClassifier:
-    """A trained model, loaded once; `score(text)` is the probability of the positive label."""
+    """A fastText model, loaded once; `score(text)` is the probability of `label` (default `positive`)."""
 
-    def __init__(self, model_path: str | Path, model=None):
+    def __init__(self, model_path: str | Path, model=None, label: str = POSITIVE):
         from quality.langid import load_fasttext
 
         self.model_path = Path(model_path)
         self._model = model if model is not None else load_fasttext(self.model_path)
+        self._label = label if label.startswith(_LABEL) else f"{_LABEL}{label}"
         labels = self._model.get_labels()
-        if f"{_LABEL}{POSITIVE}" not in labels:
+        if self._label not in labels:
+            shown = ", ".join(l.removeprefix(_LABEL) for l in labels[:10])
             raise ValueError(
-                f"{self.model_path}: no '{POSITIVE}' label (labels: {labels[:5]}); train it with `gristmill quality train-classifier`"
+                f"{self.model_path}: no '{self._label.removeprefix(_LABEL)}' label (labels: {shown}); "
+                "set classifier.label to the label to score, or train a model with `gristmill quality train-classifier`"
             )
         self._n_labels = len(labels)
 
     def score(self, text: str) -> float:
         labels, probs = self._model.predict(prepare(text), k=self._n_labels)
         for label, prob in zip(labels, probs):
-            if label == f"{_LABEL}{POSITIVE}":
+            if label == self._label:
                 return min(float(prob), 1.0)
         return 0.0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import subprocess
+import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -189,3 +191,54 @@ def test_cut_from_quantiles():
     assert cut_from_quantiles(quantiles, 10) == 0.9
     assert cut_from_quantiles(quantiles, 100) == 0.0
     assert cut_from_quantiles([], 10) == 0.0
+
+
+_TRAIN_HQ = (
+    "import fasttext, sys; fasttext.train_supervised(input=sys.argv[1], epoch=10, lr=0.5, dim=16, wordNgrams=2,"
+    " bucket=100_000, seed=int(sys.argv[3]), thread=1, verbose=0).save_model(sys.argv[2])"
+)
+
+
+@pytest.fixture(scope="module")
+def custom_label_model(tmp_path_factory):
+    """A pretrained-style fastText model with its own labels (`__label__hq` / `__label__cc`), trained here.
+
+    This fastText build (fasttext-numpy2) now and then stops with "Encountered NaN" on such tiny
+    data, even with a fixed seed (always with wordNgrams=1, so bigrams are on, as in
+    `train_classifier`), more often in a process that has run a Beam pipeline. So it trains in a
+    fresh child process, and a NaN start is retried.
+    """
+    rng = random.Random(0)
+    hq = "theorem proof lemma equation analysis rigorous derivation careful study".split()
+    cc = "click buy cheap deal sale free subscribe login cart".split()
+    lines = [f"__label__{name} " + " ".join(rng.choice(vocab) for _ in range(12))
+             for _ in range(200) for name, vocab in (("hq", hq), ("cc", cc))]
+    folder = tmp_path_factory.mktemp("hq")
+    (folder / "train.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for attempt in range(6):
+        run = subprocess.run([sys.executable, "-c", _TRAIN_HQ, str(folder / "train.txt"), str(folder / "hq.bin"), str(attempt)],
+                             capture_output=True, text=True)
+        if run.returncode == 0:
+            return folder / "hq.bin"
+        assert "NaN" in run.stderr, run.stderr
+    pytest.fail("fastText hit NaN on every attempt")
+
+
+def test_pretrained_model_with_its_own_label(custom_label_model):
+    good, spam = "a careful derivation of the lemma and its proof", "click here for a cheap deal and free login"
+    hq = QualityClassifier(custom_label_model, label="hq")
+    assert hq.score(good) > 0.9 and hq.score(spam) < 0.1
+    assert QualityClassifier(custom_label_model, label="__label__cc").score(spam) > 0.9
+    with pytest.raises(ValueError, match=r"no 'positive' label \(labels: (hq, cc|cc, hq)\); set classifier.label"):
+        QualityClassifier(custom_label_model)
+    assert parse_config({"classifier": {"enabled": True, "model_path": "m.bin", "label": "hq"}}).classifier.label == "hq"
+    assert parse_config({}).classifier.label == "positive"
+
+
+def test_stage_scores_the_configured_label(custom_label_model, tmp_path):
+    docs = [{"id": "good", "text": "the proof of the theorem by rigorous analysis"},
+            {"id": "spam", "text": "buy now cheap sale subscribe to the cart"}]
+    kept, rejected = curate_with_classifier(
+        tmp_path, docs, {"model_path": str(custom_label_model), "label": "hq", "threshold": 0.5}
+    )
+    assert [d["id"] for d in kept] == ["good"] and [d["id"] for d in rejected] == ["spam"]

@@ -75,6 +75,19 @@ def test_email_left_in_fails_the_gate(tmp_path, capsys):
     assert "jane.doe@example.com" not in out  # the failure names the document, not the address
 
 
+def test_contaminated_document_fails_the_gate(tmp_path, capsys):
+    item = "the committee agreed that the northern bridge would be rebuilt in stone before the spring floods"
+    (tmp_path / "eval.jsonl").write_text(json.dumps({"q": item}) + "\n")
+
+    def leak(kept, rejected, cfg):
+        cfg["decontamination"] = {"sets": [{"name": "quiz", "path": str(tmp_path / "eval.jsonl"), "fields": ["q"]}]}
+        kept[3]["text"] += " " + item.capitalize() + "."
+
+    code, out = gate(corrupt(tmp_path, leak), capsys)
+    assert code == 1
+    assert "no kept document shares an n-gram with an eval item" in out and "doc-003" in out
+
+
 def test_wrong_language_fails_the_gate(tmp_path, capsys):
     def french(kept, rejected, cfg):
         kept[1].update(text="Le moulin de la rivière moud le blé de toute la vallée depuis cent ans.", lang="fr")

@@ -19,10 +19,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from quality.report.dataset import DatasetView
+from quality.report.decontamination_check import CONTAMINATED, contaminated_flags, decontamination_settings
 from quality.report.pii_check import EMAIL_REGEX, LEFTOVER_PREFIX, leftover_counts, redacted_types
 
 # Sections whose thresholds are read explicitly below, or that hold no per-document bounds.
-_EXPLICIT_SECTIONS = {"inputs", "output", "runner", "normalize", "length", "language", "classifier", "pii", "exact_dedup"}
+_EXPLICIT_SECTIONS = {
+    "inputs", "output", "runner", "normalize", "length", "language", "classifier", "pii", "exact_dedup",
+    "url_filter", "decontamination",
+}
 # Config keys whose column is not named after them: (section, key without min_/max_) -> column.
 COLUMN_ALIASES = {("gopher_quality", "words"): "gq_word_count", ("bias", "flagged_ratio"): "flagged_words_ratio"}
 INDEX_COLUMNS = {"documents": ["id"], "ids": ["id"], "shards": ["path"], "counts": ["check"]}
@@ -162,6 +166,10 @@ def plan_checks(view: DatasetView) -> Plan:
             add(Check("documents", "ExpectColumnValuesToBeInSet", {"column": f"{LEFTOVER_PREFIX}{entity}", "value_set": [0]},
                       f"no {entity} left in text after PII redaction (quality.pii detector)"))
 
+    if decontamination_settings(config) and "text" in columns:
+        add(Check("documents", "ExpectColumnValuesToBeInSet", {"column": CONTAMINATED, "value_set": [0]},
+                  "no kept document shares an n-gram with an eval item (eval sets indexed again by the report)"))
+
     add(Check("shards", "ExpectColumnPairValuesToBeEqual", {"column_A": "manifest_rows", "column_B": "actual_rows"},
               "shard row count equals the manifest"))
     add(Check("shards", "ExpectColumnPairValuesToBeEqual", {"column_A": "manifest_sha256", "column_B": "actual_sha256"},
@@ -172,10 +180,16 @@ def plan_checks(view: DatasetView) -> Plan:
 
 
 def documents_table(view: DatasetView) -> pd.DataFrame:
-    """The kept rows, plus the leftover-PII counts when the run redacted PII."""
-    if "text" not in view.kept or not redacted_types(view.config):
+    """The kept rows, plus the leftover-PII counts when the run redacted PII and the contamination flag."""
+    if "text" not in view.kept:
         return view.kept
-    return pd.concat([view.kept, leftover_counts(view.kept["text"], view.config)], axis=1)
+    parts = [view.kept]
+    if redacted_types(view.config):
+        parts.append(leftover_counts(view.kept["text"], view.config))
+    settings = decontamination_settings(view.config)
+    if settings:
+        parts.append(contaminated_flags(view.kept["text"], settings))
+    return pd.concat(parts, axis=1) if len(parts) > 1 else view.kept
 
 
 def shards_table(view: DatasetView) -> pd.DataFrame:

@@ -1,0 +1,53 @@
+"""Two per-document filters that run before language ID: URL blocklists and eval-set decontamination.
+
+`UrlFilterStage` wraps `quality.url_filter` (rejections `url_filter:<rule>`).
+`DecontaminationStage` wraps `quality.decontamination`: the index is built once by
+the launching process before any work (a malformed eval file stops the run there),
+saved in the staging area, and memory-mapped by every worker; its manifest
+section sums the matched items of the rejected rows.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import fsspec
+
+from pipelines.stage import DocStage
+from quality.decontamination import (
+    DecontaminationSettings,
+    build_index,
+    decontamination_section,
+    load_index,
+    make_decontamination_judge,
+    rejection_counts,
+)
+from quality.url_filter import UrlFilterSettings, make_url_filter_judge
+
+
+class UrlFilterStage(DocStage):
+    name = "url_filter"
+
+    def __init__(self, settings: UrlFilterSettings):
+        super().__init__(functools.partial(make_url_filter_judge, settings))
+
+
+class DecontaminationStage(DocStage):
+    name = "decontamination"
+    section_name = "decontamination"
+
+    def __init__(self, settings: DecontaminationSettings, index_url: str):
+        # The index is memory-mapped from a local path: on a cluster, staging must be a shared file system.
+        self._index_dir = fsspec.core.url_to_fs(index_url)[1]
+        self._settings = settings
+        super().__init__(functools.partial(make_decontamination_judge, settings, self._index_dir))
+
+    def build_index(self) -> None:
+        """Build the index from the eval sets and save it where the workers load it."""
+        build_index(self._settings).save(self._index_dir)
+
+    def rejected_counts(self, row: dict) -> dict | None:
+        return rejection_counts(row["reason"], row["detail"])
+
+    def section(self, kept: dict, rejected_by_reason: dict) -> dict:
+        return decontamination_section(load_index(self._index_dir), rejected_by_reason)
