@@ -184,3 +184,18 @@ def test_cli_train_eval_tokenize(tmp_path, dataset_dir, capsys):
     assert TokenShards.open(tmp_path / "tokens").manifest["splits"]["val"]["docs"] > 0
     assert main(["tokenizer", "train", "--dataset", str(dataset_dir), "--output", str(tok), "--vocab-size", "10"]) == 2
     assert "vocab_size" in capsys.readouterr().err
+
+
+def test_token_byte_table_sums_to_each_documents_utf8_length(tokens_dir, tok_dir, docs):
+    """Special tokens count 0 bytes; tokens that hold part of a CJK character count their share exactly."""
+    manifest = json.loads((tokens_dir / "manifest.json").read_text())
+    table = np.load(tokens_dir / manifest["token_bytes"])
+    _, meta = load_tokenizer(tok_dir)
+    assert table.shape == (meta["vocab_size"],) and table[meta["eot_id"]] == 0 and table[meta["pad_id"]] == 0
+    shards = TokenShards.open(tokens_dir)
+    threshold = val_threshold(VAL_FRACTION)
+    for split in ("train", "val"):
+        split_docs = [d for d in docs if is_val(d["id"], threshold) == (split == "val")]
+        got = [shard.doc(i) for shard in shards.splits[split] for i in range(shard.num_docs)]
+        assert [int(table[t].sum()) for t in got] == [len(d["text"].encode("utf-8")) for d in split_docs]
+        assert sum(int(table[s.tokens].sum()) for s in shards.splits[split]) == manifest["splits"][split]["bytes"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pipelines.errors import GristmillError
-from train.data import PackedStream, StreamingLoader, TokenSplit, eval_windows
+from train.data import PackedStream, RandomPermutation, StreamingLoader, TokenSplit, eval_batches, eval_sample, split_batch
 from train_support import counter_docs, write_token_dir
 
 EOT = 2**31
@@ -34,8 +34,7 @@ def all_windows(split: TokenSplit) -> list[tuple]:
 
 
 def rows(batch) -> list[tuple]:
-    full = torch.cat([batch["input"], batch["target"][:, -1:]], dim=1)
-    return [tuple(r) for r in full.tolist()]
+    return [tuple(r) for r in batch["tokens"].tolist()]
 
 
 def take(loader, n_batches):
@@ -55,7 +54,7 @@ def test_every_window_exactly_once_per_epoch_across_2_ranks_x_2_workers(counter_
 
     per_rank = {}
     for rank in range(world):
-        stream = PackedStream([split], [1.0], SEQ, batch, seed=7, shuffle_buffer=10, rank=rank, world=world)
+        stream = PackedStream([split], [1.0], SEQ, batch, seed=7, rank=rank, world=world)
         # Samples of this rank at global positions below 2 * n: two full epochs.
         wanted = len(range(rank, 2 * n, world))
         got = [r for b in take(StreamingLoader(stream, num_workers=2), -(-wanted // batch)) for r in rows(b)]
@@ -68,6 +67,62 @@ def test_every_window_exactly_once_per_epoch_across_2_ranks_x_2_workers(counter_
     assert epoch0 != epoch1 and epoch0 != expected  # shuffled, and differently per epoch
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 64, 65, 1000, 4099])
+def test_random_permutation_is_a_bijection_fixed_by_its_key(n):
+    got = RandomPermutation(n, 3, 0, 1)(np.arange(n))
+    assert sorted(got.tolist()) == list(range(n))
+    assert RandomPermutation(n, 3, 0, 1)(np.arange(n)).tolist() == got.tolist()
+    if n >= 64:
+        other = RandomPermutation(n, 3, 0, 2)(np.arange(n))
+        assert (other != got).mean() > 0.9
+        # No trace of the input order: neighbours land far apart, and the order correlates with nothing.
+        assert np.median(np.abs(np.diff(got))) > n / 8
+        assert abs(np.corrcoef(np.arange(n), got)[0, 1]) < 0.15
+
+
+SOURCE_SPAN = 10**7
+SOURCE_DOCS = [800, 600, 400, 200]
+
+
+@pytest.fixture(scope="module")
+def sources_dir(tmp_path_factory):
+    """Four sources written one after the other (as curated shards hold rows sorted by source-prefixed id)."""
+    docs = []
+    for s, n in enumerate(SOURCE_DOCS):
+        docs += counter_docs(n, seed=10 + s, start=s * SOURCE_SPAN, max_len=60)
+    return write_token_dir(tmp_path_factory.mktemp("sources"), {"train": docs}, EOT + 1, EOT, "uint32", docs_per_shard=100)
+
+
+def window_sources(windows) -> np.ndarray:
+    """The source of each window: that of its first token that is not an end of text."""
+    w = np.asarray(windows, dtype=np.int64)
+    first = np.where(w[:, 0] != EOT, w[:, 0], w[:, 1])
+    return first // SOURCE_SPAN
+
+
+def mix_deviation(labels: np.ndarray, batch: int, shares: np.ndarray) -> float:
+    """The largest |share of a source in a batch - its corpus share|, in binomial standard deviations."""
+    batches = labels[: len(labels) // batch * batch].reshape(-1, batch)
+    got = np.stack([(batches == s).mean(axis=1) for s in range(len(shares))], axis=1)
+    return float((np.abs(got - shares) / np.sqrt(shares * (1 - shares) / batch)).max())
+
+
+def test_every_batch_has_the_corpus_source_mix_though_sources_are_written_in_runs(sources_dir):
+    split = TokenSplit(sources_dir, "train")
+    windows = all_windows(split)
+    labels = window_sources(windows)
+    shares = np.bincount(labels) / len(labels)
+    batch = 100
+    assert len(split.shard_tokens) > 10 and len(labels) // batch > 30
+    # File order (what a shard-order or block shuffle approaches at scale) fails the bound by far...
+    assert mix_deviation(labels, batch, shares) > 15
+    # ...every batch of the loader's first epoch, on each of 2 ranks, meets it.
+    for rank in range(2):
+        stream = PackedStream([split], [1.0], SEQ, batch // 2, seed=0, rank=rank, world=2)
+        got = np.concatenate([window_sources(rows(stream.batch(i))) for i in range(len(labels) // batch)])
+        assert mix_deviation(got, batch // 2, shares) < 4.5
+
+
 def test_shuffle_is_deterministic_and_seeded(counter_dir):
     split = TokenSplit(counter_dir, "train")
     make = lambda seed: rows(PackedStream([split], [1.0], SEQ, 20, seed=seed).batch(0))
@@ -76,10 +131,10 @@ def test_shuffle_is_deterministic_and_seeded(counter_dir):
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_resume_mid_epoch_is_exact_with_workers_and_doc_mask(counter_dir, workers):
+def test_resume_mid_epoch_is_exact_with_workers(counter_dir, workers):
     split = TokenSplit(counter_dir, "train")
     make = lambda: StreamingLoader(
-        PackedStream([split], [1.0], SEQ, 4, seed=5, shuffle_buffer=7, doc_mask=True), num_workers=workers
+        PackedStream([split], [1.0], SEQ, 4, seed=5), num_workers=workers
     )
     reference = take(make(), 12)
     first = make()
@@ -88,8 +143,7 @@ def test_resume_mid_epoch_is_exact_with_workers_and_doc_mask(counter_dir, worker
     resumed.load_state_dict(first.state_dict())
     after = take(resumed, 7)
     for ref, got in zip(reference[5:], after):
-        for key in ("input", "target", "doc_ids"):
-            assert torch.equal(ref[key], got[key])
+        assert torch.equal(ref["tokens"], got["tokens"])
 
 
 def test_resume_with_a_different_world_size_continues_the_same_stream(counter_dir):
@@ -109,8 +163,9 @@ def test_resume_with_a_different_world_size_continues_the_same_stream(counter_di
 
 def test_doc_ids_count_documents_and_eot_belongs_to_its_document(counter_dir):
     split = TokenSplit(counter_dir, "train")
-    batch = PackedStream([split], [1.0], SEQ, 8, doc_mask=True).batch(0)
-    for x, ids in zip(batch["input"].tolist(), batch["doc_ids"].tolist()):
+    inputs, targets, doc_ids = split_batch(PackedStream([split], [1.0], SEQ, 8).batch(0)["tokens"], EOT)
+    assert torch.equal(inputs[:, 1:], targets[:, :-1])
+    for x, ids in zip(inputs.tolist(), doc_ids.tolist()):
         for t in range(1, SEQ):
             assert ids[t] == ids[t - 1] + (x[t - 1] == EOT)
 
@@ -130,13 +185,33 @@ def test_mixture_follows_weights_and_uses_each_dataset_once_per_epoch(tmp_path):
     assert sorted(seen_a[: len(windows_a)]) == sorted(windows_a)
 
 
-def test_eval_windows_split_across_ranks_cover_the_split_once(counter_dir):
-    split = TokenSplit(counter_dir, "val")
+def eval_rows(split, windows, batch_size, world) -> list[tuple]:
     got = []
-    for rank in range(2):
-        for b in eval_windows(split, SEQ, 5, rank, 2, None, None):
-            got += rows(b)
-    assert sorted(got) == sorted(all_windows(split))
+    for rank in range(world):
+        for tokens, n in eval_batches(split, SEQ, batch_size, windows, rank, world):
+            assert tokens.shape == (batch_size, SEQ + 1)  # the last batch is padded to the full size
+            got += [tuple(r) for r in tokens[:n].tolist()]
+    return got
+
+
+def test_eval_covers_the_whole_split_once_across_ranks(counter_dir):
+    split = TokenSplit(counter_dir, "val")
+    every = eval_sample(split, SEQ, None, seed=0)
+    for world in (1, 2, 3):
+        assert sorted(eval_rows(split, every, 5, world)) == sorted(all_windows(split))
+
+
+def test_eval_sample_is_spread_over_the_split_and_the_same_for_any_world_size(counter_dir):
+    split = TokenSplit(counter_dir, "train")
+    total = len(all_windows(split))
+    sample = eval_sample(split, SEQ, 10, seed=0)
+    assert len(set(sample.tolist())) == 10 and (np.diff(sample) > 0).all()
+    # One window in each tenth of the split, not the first ten windows.
+    assert (sample * 10 // total).tolist() == list(range(10))
+    assert eval_sample(split, SEQ, 10, seed=0).tolist() == sample.tolist() != eval_sample(split, SEQ, 10, seed=1).tolist()
+    one = sorted(eval_rows(split, sample, 4, 1))
+    assert sorted(eval_rows(split, sample, 3, 2)) == one == sorted(eval_rows(split, sample, 2, 4))
+    assert len(one) == 10
 
 
 def test_bad_token_dirs_fail_with_the_file_named(tmp_path, counter_dir):

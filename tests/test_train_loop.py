@@ -16,7 +16,7 @@ import yaml
 from pipelines.cli import main
 from pipelines.errors import GristmillError
 from train import checkpoint
-from train_support import BYTE_EOT, byte_docs, write_token_dir
+from train_support import BYTE_EOT, byte_docs, byte_token_bytes, write_token_dir
 
 TINY = {
     "model": {"n_layer": 2, "n_head": 2, "n_embd": 64, "mlp": "swiglu"},
@@ -42,7 +42,7 @@ def shakespeare_tokens(corpora, tmp_path_factory):
     docs = byte_docs([d for d in text.split("\n\n") if d.strip()])
     cut = int(len(docs) * 0.9)
     return write_token_dir(tmp_path_factory.mktemp("tok"), {"train": docs[:cut], "val": docs[cut:]},
-                           vocab_size=257, eot_id=BYTE_EOT, docs_per_shard=400)
+                           vocab_size=257, eot_id=BYTE_EOT, docs_per_shard=400, token_bytes=byte_token_bytes())
 
 
 def write_config(path, tokens, **overrides) -> str:
@@ -77,10 +77,10 @@ def test_loss_falls_on_real_text_and_eval_reports_bits_per_byte(tmp_path, shakes
     assert all(r["mfu"] is None and r["tokens_per_s"] > 0 and r["grad_norm"] > 0 for r in train_rows)
     manifest = json.loads((shakespeare_tokens / "manifest.json").read_text())["splits"]["val"]
     last = evals[-1]
-    # The whole val split was scored: bytes scale by the scored share of its tokens.
+    # The whole val split was scored; with byte tokens, the bytes are the targets that are not end of text.
     assert last["val_tokens"] > 0.95 * manifest["tokens"]
-    expected_bpb = last["val_loss"] * last["val_tokens"] / (math.log(2) * manifest["bytes"] * last["val_tokens"] / manifest["tokens"])
-    assert last["val_bpb"] == pytest.approx(expected_bpb)
+    assert last["val_tokens"] - manifest["docs"] <= last["val_bytes"] < last["val_tokens"]
+    assert 0.9 * last["val_loss"] / math.log(2) < last["val_bpb"] < 1.1 * last["val_loss"] / math.log(2)
     assert last["val_ppl"] == pytest.approx(math.exp(last["val_loss"]))
 
 
@@ -127,8 +127,11 @@ def test_checkpoints_are_written_atomically_and_pruned(tmp_path):
     for step in (1, 2, 3):
         checkpoint.save(tmp_path, step, state, keep=2)
     (tmp_path / ".step-00000004.pt.tmp-1").write_bytes(b"half a file")
+    (tmp_path / "notes.txt").write_text("not ours")
     assert [p.name for p in checkpoint.all_checkpoints(tmp_path)] == ["step-00000002.pt", "step-00000003.pt"]
     assert checkpoint.load(checkpoint.latest(tmp_path))["w"].tolist() == [1, 1, 1]
+    checkpoint.save(tmp_path, 5, state, keep=2)  # a later save removes the crashed write's temporary file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "step-00000003.pt", "step-00000005.pt"]
 
 
 def test_config_errors_name_the_key_and_the_allowed_keys(tmp_path, shakespeare_tokens, capsys):
@@ -170,3 +173,87 @@ def test_overrides_reach_nested_keys_and_list_items(tmp_path, shakespeare_tokens
     assert cfg.out_dir == "rel"  # --set paths stay relative to the working directory
     with pytest.raises(GristmillError, match="no such place"):
         load_train_config(config, ["data.train.3.weight=1"])
+
+
+def test_bits_per_byte_is_exact_against_decoding_the_scored_tokens(tmp_path, corpora):
+    """evaluate() against a brute force: decode each scored window's targets (between end-of-text
+    tokens) with the real tokenizer and count the UTF-8 bytes."""
+    import contextlib
+
+    import torch.nn.functional as F
+
+    from pipelines.config import parse_config
+    from tokenizer.tokenize import tokenize_dataset
+    from tokenizer.train import TokenizerTrainConfig, load_tokenizer, train_tokenizer
+    from tokenizer_data import real_docs, write_dataset
+    from train.config import TrainConfig
+    from train.data import TokenSplit, eval_batches, eval_sample
+    from train.loop import Dist, evaluate
+    from train.model import GPT, GPTConfig
+
+    docs = [d for d in real_docs(corpora, book_chunk_chars=1500, max_book_chunks=30) if d["lang"] == "en"]
+    dataset = write_dataset(tmp_path / "dataset", docs)
+    train_tokenizer(dataset, tmp_path / "tok", TokenizerTrainConfig(vocab_size=400, val_fraction=0.0))
+    tokenize_dataset(tmp_path / "tok", dataset, tmp_path / "tokens", val_fraction=0.3)
+    tok, meta = load_tokenizer(tmp_path / "tok")
+    cfg = parse_config({"device": "cpu", "data": {"train": [str(tmp_path / "tokens")], "seq_len": 32, "batch_size": 4},
+                        "eval": {"max_batches": 7, "batch_size": 3}}, "test", model=TrainConfig)
+    split = TokenSplit(tmp_path / "tokens", "val")
+    windows = eval_sample(split, 32, 7 * 3, cfg.eval.seed)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(meta["vocab_size"], 32, n_layer=1, n_head=2, n_embd=32))
+    model.loss_chunk = 40  # the chunked per-token path
+    got = evaluate(model, split, windows, cfg, torch.device("cpu"), contextlib.nullcontext, Dist())
+
+    nats = text_nats = 0.0
+    n_bytes = count = 0
+    with torch.no_grad():
+        for tokens, rows in eval_batches(split, 32, 1, windows, 0, 1):
+            x, y = tokens[:, :-1], tokens[0, 1:]
+            losses = F.cross_entropy(model(x)[0].double(), y, reduction="none")
+            nats, count = nats + losses.sum().item(), count + y.numel()
+            is_text = y != meta["eot_id"]
+            text_nats += losses[is_text].sum().item()
+            ids = y.tolist()
+            cuts = [-1] + [i for i, t in enumerate(ids) if t == meta["eot_id"]] + [len(ids)]
+            for a, b in zip(cuts, cuts[1:]):
+                text = tok.decode(ids[a + 1 : b], skip_special_tokens=False)
+                assert "\ufffd" not in text  # no window cuts a character here, so decoding counts exactly
+                n_bytes += len(text.encode("utf-8"))
+    assert count == got["val_tokens"] == 21 * 32 and got["val_bytes"] == n_bytes
+    assert got["val_loss"] == pytest.approx(nats / count, rel=1e-5)
+    assert got["val_bpb"] == pytest.approx(text_nats / (math.log(2) * n_bytes), rel=1e-5)
+    # The old estimate (the split's average bytes per token) is not this figure.
+    old = nats / (math.log(2) * split.bytes * count / split.tokens)
+    assert abs(old - got["val_bpb"]) / got["val_bpb"] > 0.01
+
+
+def test_peak_flops_match_exact_device_names():
+    from train.loop import peak_flops_for
+
+    assert peak_flops_for("NVIDIA H100 80GB HBM3") == 989e12
+    assert peak_flops_for("NVIDIA H100 PCIe") == 756e12
+    assert peak_flops_for("NVIDIA H100 NVL") == 835e12
+    assert peak_flops_for("NVIDIA H200") == 989e12
+    assert peak_flops_for("NVIDIA H200 NVL") == 835e12  # a substring match read it as an H200
+    assert peak_flops_for("NVIDIA H800") == 989e12
+    assert peak_flops_for("NVIDIA A100-SXM4-80GB") == peak_flops_for("NVIDIA A100 80GB PCIe") == 312e12
+    assert peak_flops_for("NVIDIA B200") == 2250e12
+    assert peak_flops_for("NVIDIA L40S") == 362e12
+    for unknown in ("NVIDIA L40", "NVIDIA GeForce RTX 4090", "NVIDIA H100", "H200", "Tesla T4", ""):
+        assert peak_flops_for(unknown) is None
+
+
+def test_gpu_benchmark_script_runs_tiny_on_cpu(repo):
+    """benchmarks/train_gpu.py end to end (one process per micro-batch size) with a tiny model on CPU."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(repo / "benchmarks/train_gpu.py"), "--tiny"],
+                          capture_output=True, text=True, env=env, cwd=repo, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["device"] == "cpu" and report["steps"] == 6
+    runs = report["runs"]
+    assert [r["micro_batch"] for r in runs] == [16, 32, 64]
+    for r in runs:
+        assert r["tokens_per_s"] > 0 and r["mfu"] is None and r["steps_measured"] == 4
+        assert math.isfinite(r["final_loss"]) and math.isfinite(r["val_loss"])

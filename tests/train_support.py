@@ -19,8 +19,12 @@ def write_token_dir(
     dtype: str = "uint16",
     docs_per_shard: int = 50,
     bytes_per_token: float = 1.0,
+    token_bytes: np.ndarray | None = None,
 ) -> Path:
-    """Write each split's docs (arrays of token ids, eot appended) in shards of `docs_per_shard` docs."""
+    """Write each split's docs (arrays of token ids, eot appended) in shards of `docs_per_shard` docs.
+
+    `token_bytes` (UTF-8 bytes per token id) is written as the directory's token -> bytes table.
+    """
     root.mkdir(parents=True, exist_ok=True)
     summaries = {}
     for name, docs in {"train": [], "val": [], **splits}.items():
@@ -32,12 +36,21 @@ def write_token_dir(
             writer.write(tokens, lengths, np.round((lengths - 1) * bytes_per_token).astype(np.int64))
             writer.close_shard()
         summaries[name] = writer.summary()
-    write_manifest(root, {
+    manifest = {
         "format": "gristmill-tokens-v1", "dtype": dtype, "vocab_size": vocab_size, "eot_id": eot_id,
         "pad_id": eot_id, "tokenizer_sha256": "test", "dataset_manifest_sha256": "test", "val_fraction": 0.1,
         "splits": summaries,
-    })
+    }
+    if token_bytes is not None:
+        np.save(root / "token_bytes.npy", token_bytes)
+        manifest["token_bytes"] = "token_bytes.npy"
+    write_manifest(root, manifest)
     return root
+
+
+def byte_token_bytes() -> np.ndarray:
+    """The token -> bytes table of the byte "tokenizer": 1 for each byte, 0 for the end of text."""
+    return np.append(np.ones(256, dtype=np.int32), 0)
 
 
 def byte_docs(texts: list[str]) -> list[np.ndarray]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
+from tokenizers import Tokenizer, pre_tokenizers
 from tqdm import tqdm
 
 from pipelines.errors import GristmillError
@@ -24,6 +25,27 @@ from tokenizer.train import load_tokenizer
 
 DEFAULT_SHARD_TOKENS = 100_000_000
 DEFAULT_BATCH_DOCS = 1024
+TOKEN_BYTES_FILE = "token_bytes.npy"
+
+
+def token_byte_lengths(tok: Tokenizer) -> np.ndarray:
+    """int32[vocab]: the UTF-8 bytes each token id stands for; 0 for special tokens.
+
+    In a byte-level BPE every character of a token's string is one byte of text (the GPT-2
+    byte-to-symbol alphabet), so a token's byte length is its string length. Summed over a
+    text's tokens it is exactly the text's UTF-8 length, also where a token holds part of a
+    multi-byte character, which decoding token by token would miscount.
+    """
+    alphabet = set(pre_tokenizers.ByteLevel.alphabet())
+    special = {i for i, added in tok.get_added_tokens_decoder().items() if added.special}
+    lengths = np.zeros(tok.get_vocab_size(with_added_tokens=True), dtype=np.int32)
+    for token, i in tok.get_vocab(with_added_tokens=True).items():
+        if i in special:
+            continue
+        if not set(token) <= alphabet:
+            raise GristmillError(f"token {i} ({token!r}) is not byte-level BPE: its byte length is unknown")
+        lengths[i] = len(token)
+    return lengths
 
 
 def encode_docs(tok, texts: list[str], eot_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,10 +114,11 @@ def prepare_output(output: Path) -> None:
     if output.exists():
         if not output.is_dir():
             raise GristmillError(f"{output}: exists and is not a directory")
-        foreign = sorted(p.name for p in output.iterdir() if p.name not in {"manifest.json", "manifest.json.tmp", *SPLITS})
+        foreign = sorted(p.name for p in output.iterdir() if p.name not in {"manifest.json", "manifest.json.tmp", TOKEN_BYTES_FILE, *SPLITS})
         if foreign:
             raise GristmillError(f"{output}: not empty and not a token directory (has {', '.join(foreign[:5])}); choose another --output")
         (output / "manifest.json").unlink(missing_ok=True)
+        (output / TOKEN_BYTES_FILE).unlink(missing_ok=True)
         for split in SPLITS:
             shutil.rmtree(output / split, ignore_errors=True)
     output.mkdir(parents=True, exist_ok=True)
@@ -128,6 +151,7 @@ def tokenize_dataset(
     dtype = token_dtype(meta["vocab_size"])
     eot_id = meta["eot_id"]
     writers = {split: ShardWriter(output, split, dtype, shard_tokens) for split in SPLITS}
+    np.save(output / TOKEN_BYTES_FILE, token_byte_lengths(tok))
 
     with tqdm(total=dataset.num_docs, desc="tokenizing", unit="doc", mininterval=1.0) as bar:
         for val_mask, text_bytes, tokens, lengths in _encoded_batches(dataset, tokenizer_dir, tok, eot_id, threshold, batch_docs, workers):
@@ -149,6 +173,7 @@ def tokenize_dataset(
         "dataset_manifest_sha256": dataset.manifest_sha256,
         "val_fraction": val_fraction,
         "split_rule": SPLIT_RULE,
+        "token_bytes": TOKEN_BYTES_FILE,
         "splits": {split: writers[split].summary() for split in SPLITS},
     }
     write_manifest(output, manifest)

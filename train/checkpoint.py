@@ -1,7 +1,8 @@
 """Atomic checkpoints that load without running code.
 
 A checkpoint is written to a temporary file in the same directory, synced, then renamed over its
-final name, so a crash leaves either the old file or the new one, never half of one. Loading uses
+final name, so a crash leaves either the old file or the new one, never half of one (the next save
+removes such a crash's temporary file). Loading uses
 `torch.load(weights_only=True)`, which only rebuilds tensors and plain containers and refuses any
 pickle that asks to call a function (the classic `__reduce__` payload).
 """
@@ -20,6 +21,7 @@ import torch
 from pipelines.errors import GristmillError
 
 NAME = re.compile(r"^step-(\d{8})\.pt$")
+TEMP = re.compile(r"^\.step-\d{8}\.pt\.tmp-\d+$")
 
 
 def path_for(directory: Path, step: int) -> Path:
@@ -42,6 +44,10 @@ def save(directory: Path, step: int, state: dict, keep: int) -> Path:
         os.close(dir_fd)
     for old in all_checkpoints(directory)[:-keep]:
         old.unlink()
+    # Temporary files of writes that crashed before their rename (only one writer per run directory).
+    for stale in directory.iterdir():
+        if TEMP.match(stale.name):
+            stale.unlink(missing_ok=True)
     return final
 
 

@@ -38,7 +38,6 @@ class DataSection(Section):
     batch_size: int = Field(default=8, ge=1, description="sequences per device per micro-step")
     grad_accum: int = Field(default=1, ge=1)
     num_workers: int = Field(default=1, ge=0)
-    shuffle_buffer: int = Field(default=8192, ge=1)
     doc_mask: bool = False
 
     @field_validator("train", mode="before")
@@ -71,8 +70,12 @@ class CheckpointSection(Section):
 
 class EvalSection(Section):
     every: int = Field(default=250, ge=0, description="steps between evaluations; 0 = only at the end")
-    max_batches: int | None = Field(default=50, ge=1, description="per rank; null = the whole val split")
+    max_batches: int | None = Field(
+        default=50, ge=1,
+        description="batches in all ranks together: a seeded sample of max_batches x batch_size windows spread over the split; null = every window",
+    )
     batch_size: int | None = Field(default=None, ge=1, description="null: data.batch_size")
+    seed: int = Field(default=0, description="seed of the val sample, apart from the run's seed so runs compare on the same windows")
 
 
 class TrainConfig(Section):
@@ -85,7 +88,8 @@ class TrainConfig(Section):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "bf16", "fp32"] = Field(default="auto", description="auto: bf16 autocast on CUDA")
-    compile: bool = False
+    compile: bool | Literal["auto"] = Field(default="auto", description="torch.compile the model; auto: on CUDA only")
+    loss_chunk: int = Field(default=4096, ge=0, description="rows of the loss computed at a time (no full logits); 0 = all at once")
     log_every: int = Field(default=10, ge=1)
     model: ModelSection = Field(default_factory=ModelSection)
     data: DataSection

@@ -6,9 +6,11 @@ The whole order is a pure function of the seed, so resume needs one number:
   `seq_len + 1` tokens, window k = tokens[k * seq_len : (k + 1) * seq_len + 1]; consecutive windows
   share one token, so every token but a shard's first is a target exactly once. The tail shorter
   than a window is not used.
-* Epoch e of a dataset visits its windows in shard order shuffled by (seed, dataset, e), then
-  shuffled within blocks of `shuffle_buffer` windows: a permutation, so no window repeats or is
-  skipped within an epoch, and reads stay within a bounded region of the data at a time.
+* Epoch e of a dataset visits all its windows, across all its shards, in the order of a seeded
+  random bijection of [0, windows) keyed by (seed, dataset, e) (`RandomPermutation`): no window
+  repeats or is skipped within an epoch, and every batch is a uniform draw from the whole
+  dataset, so a corpus written source by source (as curated shards are, rows sorted by id)
+  gives batches with the corpus' source mix instead of one source at a time.
 * Several datasets are mixed by weights: the global stream is cut into chunks of `MIX_CHUNK`
   positions, each holding every dataset's share (largest-remainder rounding) in a seeded order.
 * Rank r of `world` takes global positions start + s * world + r; its batch i is samples
@@ -16,6 +18,9 @@ The whole order is a pure function of the seed, so resume needs one number:
   which is the order the DataLoader hands them out. The state is the count of global positions
   consumed, so a resume (even with another world size, batch size or worker count) continues
   exactly where the run stopped.
+
+Evaluation scores a fixed sample of the val split's windows (`eval_sample`: one per stratum, the
+same whatever the world size), split among ranks.
 """
 
 from __future__ import annotations
@@ -51,8 +56,19 @@ class TokenSplit:
         self.tokenizer_sha256 = opened.manifest.get("tokenizer_sha256")
         self.tokens, self.docs, self.bytes = int(info["tokens"]), int(info["docs"]), int(info["bytes"])
         self.shard_tokens = [int(s["tokens"]) for s in info["shards"]]
+        self.token_bytes = self._token_bytes(opened.manifest)
         self._opened: TokenShards | None = opened
         self._arrays: list[np.ndarray] | None = None
+
+    def _token_bytes(self, manifest: dict) -> np.ndarray | None:
+        """UTF-8 bytes per token id (0 for special tokens), from `gristmill tokenize`; None for older token dirs."""
+        name = manifest.get("token_bytes")
+        if name is None:
+            return None
+        table = np.load(self.root / name)
+        if table.shape != (self.vocab_size,):
+            raise GristmillError(f"{self.root / name}: {table.shape[0]} entries, vocab_size is {self.vocab_size}")
+        return table
 
     def __getstate__(self):
         return {**self.__dict__, "_opened": None, "_arrays": None}
@@ -79,59 +95,85 @@ def _rng(*keys: int) -> np.random.Generator:
     return np.random.default_rng([int(k) for k in keys])
 
 
-class WindowOrder:
-    """Maps a dataset's stream position j (over all epochs) to (shard, window), shuffled per epoch."""
+_MASK64 = np.uint64(2**64 - 1)
 
-    def __init__(self, windows: np.ndarray, seed: int, dataset: int, shuffle_buffer: int, shuffle: bool):
-        self.windows = windows
+
+def _mix(x: np.ndarray, key: np.uint64) -> np.ndarray:
+    """A 64-bit hash of x under key (the splitmix64 finalizer); uint64 arithmetic wraps."""
+    z = (x ^ key) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+class RandomPermutation:
+    """A seeded pseudo-random bijection of [0, n), evaluated pointwise in O(1) memory.
+
+    A balanced Feistel network (6 rounds, a keyed 64-bit hash as round function) permutes the
+    2h-bit integers, 4**h >= n; values that land at n or above are sent through it again (cycle
+    walking) until they fall inside [0, n), which keeps it a bijection of [0, n). A stored
+    permutation of a large corpus' windows would take 8 bytes per window in every process.
+    """
+
+    ROUNDS = 6
+
+    def __init__(self, n: int, *key: int):
+        if n < 1:
+            raise ValueError("a permutation needs n >= 1")
+        self.n = n
+        self.half = max(1, (int(n - 1).bit_length() + 1) // 2)
+        self.keys = _rng(*key).integers(0, 2**64, size=self.ROUNDS, dtype=np.uint64)
+
+    def _feistel(self, x: np.ndarray) -> np.ndarray:
+        h = np.uint64(self.half)
+        mask = np.uint64((1 << self.half) - 1)
+        left, right = x >> h, x & mask
+        for key in self.keys:
+            left, right = right, left ^ (_mix(right, key) & mask)
+        return (left << h) | right
+
+    def __call__(self, i: np.ndarray) -> np.ndarray:
+        x = self._feistel(np.asarray(i, dtype=np.uint64))
+        out = x >= np.uint64(self.n)
+        while out.any():
+            x[out] = self._feistel(x[out])
+            out[out] = x[out] >= np.uint64(self.n)
+        return x.astype(np.int64)
+
+
+class WindowOrder:
+    """Maps a dataset's stream position j (over all epochs) to (shard, window): epoch e visits all of
+    the dataset's windows, across its shards, in the order of a random permutation keyed by
+    (seed, dataset, e)."""
+
+    BLOCK = 8192  # stream positions whose windows are computed together (numpy's per-call cost, amortized)
+
+    def __init__(self, windows: np.ndarray, seed: int, dataset: int):
         self.total = int(windows.sum())
-        self.seed, self.dataset, self.buffer, self.shuffle = seed, dataset, shuffle_buffer, shuffle
-        self._epochs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.seed, self.dataset = seed, dataset
+        self.starts = np.concatenate(([0], np.cumsum(windows)[:-1]))
         self._blocks: dict[tuple[int, int], np.ndarray] = {}
 
-    def _epoch(self, e: int):
-        got = self._epochs.get(e)
-        if got is None:
-            n = len(self.windows)
-            order = _rng(self.seed, self.dataset, e, 0).permutation(n) if self.shuffle else np.arange(n)
-            starts = np.concatenate(([0], np.cumsum(self.windows[order])[:-1]))
-            got = (order, starts)
-            if len(self._epochs) > 4:
-                self._epochs.clear()
-            self._epochs[e] = got
-        return got
-
     def _block(self, e: int, b: int) -> np.ndarray:
+        """Global window indices of epoch e's positions [b * BLOCK, (b + 1) * BLOCK)."""
         got = self._blocks.get((e, b))
         if got is None:
-            size = min(self.buffer, self.total - b * self.buffer)
-            got = _rng(self.seed, self.dataset, e, 1, b).permutation(size) if self.shuffle else np.arange(size)
             if len(self._blocks) > 16:
                 self._blocks.clear()
-            self._blocks[(e, b)] = got
+            positions = np.arange(b * self.BLOCK, min((b + 1) * self.BLOCK, self.total), dtype=np.int64)
+            got = self._blocks[(e, b)] = RandomPermutation(self.total, self.seed, self.dataset, e)(positions)
         return got
 
     def locate(self, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(shard, window) of increasing stream positions j, handled in runs of one epoch and block."""
-        first, last = divmod(int(j[0]), self.total), divmod(int(j[-1]), self.total)
-        if first[0] == last[0] and first[1] // self.buffer == last[1] // self.buffer:
-            return self._run(first[0], first[1] // self.buffer, j - (first[0] * self.total + first[1] // self.buffer * self.buffer))
         epoch, pos = np.divmod(j, self.total)
-        block, within = np.divmod(pos, self.buffer)
-        shard = np.empty_like(pos)
-        window = np.empty_like(pos)
-        cuts = np.flatnonzero((np.diff(epoch) != 0) | (np.diff(block) != 0)) + 1
-        for run in np.split(np.arange(len(j)), cuts):
-            shard[run], window[run] = self._run(int(epoch[run][0]), int(block[run][0]), within[run])
-        return shard, window
-
-    def _run(self, e: int, b: int, within: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ordered = self._block(e, b)[within]
-        ordered += b * self.buffer
-        order, starts = self._epoch(e)
+        block, within = np.divmod(pos, self.BLOCK)
+        g = np.empty_like(pos)
+        for e, b in {(int(e), int(b)) for e, b in zip(epoch.tolist(), block.tolist())}:
+            sel = (epoch == e) & (block == b)
+            g[sel] = self._block(e, b)[within[sel]]
         # Shards with no windows share a start with the next one; searchsorted "right" skips them.
-        k = np.searchsorted(starts, ordered, side="right") - 1
-        return order[k], ordered - starts[k]
+        shard = np.searchsorted(self.starts, g, side="right") - 1
+        return shard, g - self.starts[shard]
 
 
 class Mixture:
@@ -180,8 +222,9 @@ class Mixture:
 class PackedStream(IterableDataset):
     """Endless batches of packed sequences for one DDP rank; see the module docstring for the order.
 
-    Each batch is a dict: "input" and "target" (batch_size, seq_len) int64, and "doc_ids" when
-    `doc_mask` is on (the index of the document each input token belongs to, for attention masking).
+    Each batch is {"tokens": (batch_size, seq_len + 1) int64}, one contiguous tensor: the
+    DataLoader pins it, the loop copies it to the device in one non-blocking transfer and slices
+    input and target there (`split_batch`).
     """
 
     def __init__(
@@ -191,11 +234,8 @@ class PackedStream(IterableDataset):
         seq_len: int,
         batch_size: int,
         seed: int = 0,
-        shuffle_buffer: int = 8192,
         rank: int = 0,
         world: int = 1,
-        doc_mask: bool = False,
-        shuffle: bool = True,
     ):
         if len(splits) != len(weights):
             raise GristmillError(f"{len(splits)} token datasets but {len(weights)} weights")
@@ -203,14 +243,13 @@ class PackedStream(IterableDataset):
             if (s.eot_id, s.tokenizer_sha256) != (splits[0].eot_id, splits[0].tokenizer_sha256):
                 raise GristmillError(f"{s.root} was tokenized differently from {splits[0].root} (eot id or tokenizer hash)")
         self.splits, self.seq_len, self.batch_size = splits, seq_len, batch_size
-        self.rank, self.world, self.doc_mask = rank, world, doc_mask
-        self.eot_id = splits[0].eot_id
+        self.rank, self.world = rank, world
         self.orders = []
         for d, split in enumerate(splits):
             windows = split.windows_per_shard(seq_len)
             if windows.sum() == 0:
                 raise GristmillError(f"{split.root} ({split.split}): no shard holds seq_len + 1 = {seq_len + 1} tokens")
-            self.orders.append(WindowOrder(windows, seed, d, shuffle_buffer, shuffle))
+            self.orders.append(WindowOrder(windows, seed, d))
         self.mixture = Mixture(weights, seed)
         self.start = 0  # global stream position where iteration begins
         self._strides = np.arange(batch_size, dtype=np.int64) * world
@@ -220,19 +259,18 @@ class PackedStream(IterableDataset):
         return self._strides + (self.start + i * self.batch_size * self.world + self.rank)
 
     def batch(self, i: int) -> dict[str, torch.Tensor]:
-        q = self.positions(i)
-        dataset, j = self.mixture.locate(q)
+        dataset, j = self.mixture.locate(self.positions(i))
         out = np.empty((self.batch_size, self.seq_len + 1), dtype=np.int64)
         n = self.seq_len + 1
-        for d in range(len(self.splits)) if len(self.splits) > 1 else (0,):
-            rows = np.flatnonzero(dataset == d) if len(self.splits) > 1 else np.arange(len(q))
+        for d in range(len(self.splits)):
+            rows = np.flatnonzero(dataset == d) if len(self.splits) > 1 else np.arange(len(j))
             if not len(rows):
                 continue
             shard, window = self.orders[d].locate(j[rows])
             arrays = self.splits[d].arrays()
             for row, sh, a in zip(rows.tolist(), shard.tolist(), (window * self.seq_len).tolist()):
                 out[row] = arrays[sh][a : a + n]
-        return as_batch(out, self.eot_id if self.doc_mask else None)
+        return {"tokens": torch.from_numpy(out)}
 
     def __iter__(self):
         info = get_worker_info()
@@ -243,15 +281,17 @@ class PackedStream(IterableDataset):
             i += workers
 
 
-def as_batch(windows: np.ndarray, eot_id: int | None) -> dict[str, torch.Tensor]:
-    """Input/target views of (B, seq_len + 1) windows, plus "doc_ids" when an eot id is given."""
-    t = torch.from_numpy(windows)
-    batch = {"input": t[:, :-1], "target": t[:, 1:]}
-    if eot_id is not None:
-        is_eot = windows[:, :-1] == eot_id
-        # The end-of-text token belongs to the document it ends.
-        batch["doc_ids"] = torch.from_numpy(np.cumsum(is_eot, axis=1) - is_eot)
-    return batch
+def split_batch(tokens: torch.Tensor, eot_id: int | None):
+    """(input, target, doc_ids) of a (B, seq_len + 1) token tensor, on its device; doc_ids only with an eot id.
+
+    doc_ids[b, t] is the index, within the row, of the document input token t belongs to (the
+    end-of-text token belongs to the document it ends), for attention masking.
+    """
+    inputs, targets = tokens[:, :-1], tokens[:, 1:]
+    if eot_id is None:
+        return inputs, targets, None
+    is_eot = (inputs == eot_id).to(torch.int32)
+    return inputs, targets, torch.cumsum(is_eot, dim=1) - is_eot
 
 
 class StreamingLoader:
@@ -291,27 +331,35 @@ class StreamingLoader:
         self.consumed = int(state["consumed"])
 
 
-def eval_windows(
-    split: TokenSplit, seq_len: int, batch_size: int, rank: int, world: int, max_batches: int | None, eot_id: int | None
-):
-    """Batches of the split's windows in file order for this rank (window k goes to rank k mod world).
+def eval_sample(split: TokenSplit, seq_len: int, n: int | None, seed: int) -> np.ndarray:
+    """Global indices (over the split's shards, in order) of the windows evaluated: sorted, fixed by the seed.
 
-    With `max_batches`, every rank stops after that many batches. `eot_id` adds "doc_ids".
+    With n below the split's window count, one window is drawn from each of n equal strata of
+    the split, so the sample spreads over the whole split (its sources, written one after the
+    other, included) instead of taking the first windows; otherwise every window.
     """
-    rows: list[np.ndarray] = []
-    made = 0
-    k = 0
-    for sh, n in enumerate(split.windows_per_shard(seq_len).tolist()):
-        mm = split.tokens_of(sh)
-        for w in range(n):
-            if k % world == rank:
-                a = w * seq_len
-                rows.append(np.asarray(mm[a : a + seq_len + 1], dtype=np.int64))
-                if len(rows) == batch_size:
-                    yield as_batch(np.stack(rows), eot_id)
-                    rows, made = [], made + 1
-                    if max_batches is not None and made >= max_batches:
-                        return
-            k += 1
-    if rows:
-        yield as_batch(np.stack(rows), eot_id)
+    total = int(split.windows_per_shard(seq_len).sum())
+    if n is None or n >= total:
+        return np.arange(total, dtype=np.int64)
+    edges = np.arange(n + 1, dtype=np.int64) * total // n
+    return edges[:-1] + (_rng(seed, 0x76616C).random(n) * (edges[1:] - edges[:-1])).astype(np.int64)
+
+
+def eval_batches(split: TokenSplit, seq_len: int, batch_size: int, windows: np.ndarray, rank: int, world: int):
+    """(tokens (batch_size, seq_len + 1), rows that count) for this rank's share of `windows` (every world-th).
+
+    The last batch is padded to the full size by repeating its first row (so a compiled model
+    sees one shape); the padded rows are not counted.
+    """
+    per_shard = split.windows_per_shard(seq_len)
+    starts = np.concatenate(([0], np.cumsum(per_shard)[:-1]))
+    mine = windows[rank::world]
+    arrays = split.arrays()
+    for b in range(0, len(mine), batch_size):
+        g = mine[b : b + batch_size]
+        shard = np.searchsorted(starts, g, side="right") - 1
+        out = np.empty((batch_size, seq_len + 1), dtype=np.int64)
+        for row, sh, a in zip(range(len(g)), shard.tolist(), ((g - starts[shard]) * seq_len).tolist()):
+            out[row] = arrays[sh][a : a + seq_len + 1]
+        out[len(g) :] = out[0]
+        yield torch.from_numpy(out), len(g)

@@ -25,26 +25,40 @@ from tqdm import tqdm
 from pipelines.errors import GristmillError
 from train import checkpoint
 from train.config import TrainConfig
-from train.data import PackedStream, StreamingLoader, TokenSplit, eval_windows
+from train.data import PackedStream, StreamingLoader, TokenSplit, eval_batches, eval_sample, split_batch
 from train.model import GPT, GPTConfig
 
-# Dense bf16 tensor-core peaks (FLOP/s) from the vendors' datasheets, matched against the device name.
-BF16_PEAK_FLOPS = [
-    ("H100 PCIe", 756e12),
-    ("H100 NVL", 835e12),
-    ("H100", 989e12),
-    ("H200", 989e12),
-    ("GH200", 989e12),
-    ("A100", 312e12),
-]
+# Dense (no sparsity) bf16 tensor-core peaks in FLOP/s from the vendors' datasheets, keyed by the
+# exact name `torch.cuda.get_device_name` reports: a substring match would read "NVIDIA H200 NVL"
+# (835 TFLOP/s) as an H200 (989).
+BF16_PEAK_FLOPS = {
+    "NVIDIA H100 80GB HBM3": 989e12,  # H100 SXM5
+    "NVIDIA H100 PCIe": 756e12,
+    "NVIDIA H100 NVL": 835e12,
+    "NVIDIA H200": 989e12,  # H200 SXM
+    "NVIDIA H200 NVL": 835e12,
+    "NVIDIA H800": 989e12,  # H800 SXM5
+    "NVIDIA H800 PCIe": 756e12,
+    "NVIDIA GH200 480GB": 989e12,
+    "NVIDIA A100-SXM4-80GB": 312e12,
+    "NVIDIA A100-SXM4-40GB": 312e12,
+    "NVIDIA A100 80GB PCIe": 312e12,
+    "NVIDIA A100-PCIE-40GB": 312e12,
+    "NVIDIA B200": 2250e12,
+    "NVIDIA L40S": 362e12,
+}
+
+
+def peak_flops_for(name: str) -> float | None:
+    """The dense bf16 peak of a device by its exact name; None for names not in the table."""
+    return BF16_PEAK_FLOPS.get(name.strip())
 
 
 def bf16_peak_flops(device: torch.device) -> float | None:
     """The device's dense bf16 peak, or None where unknown (CPU, unlisted GPUs): MFU is then null."""
     if device.type != "cuda":
         return None
-    name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in BF16_PEAK_FLOPS if key in name), None)
+    return peak_flops_for(torch.cuda.get_device_name(device))
 
 
 @dataclass
@@ -80,6 +94,11 @@ def pick_device(cfg: TrainConfig, ddp: Dist) -> torch.device:
         torch.cuda.set_device(ddp.local_rank)
         return torch.device("cuda", ddp.local_rank)
     return torch.device("cpu")
+
+
+def compile_enabled(cfg: TrainConfig, device: torch.device) -> bool:
+    """`compile: auto` compiles on CUDA, where it pays; on CPU the compile time outweighs short runs."""
+    return device.type == "cuda" if cfg.compile == "auto" else bool(cfg.compile)
 
 
 def autocast_for(cfg: TrainConfig, device: torch.device):
@@ -122,35 +141,42 @@ def model_config(cfg: TrainConfig, split: TokenSplit) -> GPTConfig:
 
 
 @torch.no_grad()
-def evaluate(model: GPT, split: TokenSplit, cfg: TrainConfig, device, autocast, ddp: Dist) -> dict:
-    """Validation loss, perplexity and bits per byte over the val split (or its first batches).
+def evaluate(model: torch.nn.Module, split: TokenSplit, windows: np.ndarray, cfg: TrainConfig, device, autocast, ddp: Dist) -> dict:
+    """Validation loss, perplexity and bits per byte over `windows` of the val split (`eval_sample`).
 
-    Bits per byte = total nats / (ln 2 * UTF-8 bytes). The manifest gives the split's bytes; when
-    only part of it is evaluated, the bytes are scaled by the share of the split's tokens that were
-    scored (the evaluated windows' targets over the split's tokens).
+    val_loss is the mean nats over every scored target token. val_bpb is exact: the nats of the
+    targets that stand for text over the UTF-8 bytes those tokens decode to (the token dir's
+    token -> bytes table), both leaving out special tokens (end of text), as nanochat's
+    evaluate_bpb does; null for a token dir without the table.
     """
+    was_training = model.training
     model.eval()
-    nats = torch.zeros((), dtype=torch.float64, device=device)
-    count = torch.zeros((), dtype=torch.float64, device=device)
     eot = split.eot_id if cfg.data.doc_mask else None
     batch_size = cfg.eval.batch_size or cfg.data.batch_size
-    for batch in eval_windows(split, cfg.data.seq_len, batch_size, ddp.rank, ddp.world, cfg.eval.max_batches, eot):
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    table = torch.from_numpy(split.token_bytes.astype(np.int64)).to(device) if split.token_bytes is not None else None
+    sums = torch.zeros(4, dtype=torch.float64, device=device)  # nats, targets, nats of text tokens, their bytes
+    for tokens, rows in eval_batches(split, cfg.data.seq_len, batch_size, windows, ddp.rank, ddp.world):
+        tokens = tokens.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else tokens
+        inputs, targets, doc_ids = split_batch(tokens, eot)
         with autocast():
-            loss = model(batch["input"], batch["target"], batch.get("doc_ids"), reduction="sum")
-        nats += loss.double()
-        count += batch["target"].numel()
+            losses = model(inputs, targets, doc_ids, reduction="none").view(targets.shape).double()
+        losses, targets = losses[:rows], targets[:rows]
+        sums[0] += losses.sum()
+        sums[1] += targets.numel()
+        if table is not None:
+            nbytes = table[targets]
+            sums[2] += losses[nbytes > 0].sum()
+            sums[3] += nbytes.sum()
     if ddp.world > 1:
-        dist.all_reduce(nats)
-        dist.all_reduce(count)
-    model.train()
-    nats, count = nats.item(), count.item()
+        dist.all_reduce(sums)
+    model.train(was_training)
+    nats, count, text_nats, text_bytes = sums.tolist()
     if count == 0:
         raise GristmillError(f"{split.root}: the val split holds no window of seq_len + 1 = {cfg.data.seq_len + 1} tokens")
     loss = nats / count
-    scored_bytes = split.bytes * count / split.tokens
-    return {"val_loss": loss, "val_ppl": math.exp(min(loss, 700.0)), "val_bpb": nats / (math.log(2) * scored_bytes),
-            "val_tokens": int(count)}
+    return {"val_loss": loss, "val_ppl": math.exp(min(loss, 700.0)),
+            "val_bpb": text_nats / (math.log(2) * text_bytes) if table is not None and text_bytes else None,
+            "val_tokens": int(count), "val_bytes": int(text_bytes) if table is not None else None}
 
 
 class MetricsLog:
@@ -193,11 +219,17 @@ def _train(cfg: TrainConfig, ddp: Dist, resume: bool, stop_at_step: int | None) 
     val_split = TokenSplit(cfg.data.val or cfg.data.train[0].path, "val")
     stream = PackedStream(
         splits, [ref.weight for ref in cfg.data.train], cfg.data.seq_len, cfg.data.batch_size, seed=cfg.seed,
-        shuffle_buffer=cfg.data.shuffle_buffer, rank=ddp.rank, world=ddp.world, doc_mask=cfg.data.doc_mask,
+        rank=ddp.rank, world=ddp.world,
     )
     loader = StreamingLoader(stream, num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
+    eot = splits[0].eot_id if cfg.data.doc_mask else None
+    eval_batch = cfg.eval.batch_size or cfg.data.batch_size
+    eval_windows = eval_sample(
+        val_split, cfg.data.seq_len, cfg.eval.max_batches * eval_batch if cfg.eval.max_batches else None, cfg.eval.seed
+    )
 
     model = GPT(model_config(cfg, splits[0])).to(device)
+    model.loss_chunk = cfg.loss_chunk
     if cfg.init_from and not resume:
         checkpoint.init_weights(model, cfg.init_from)
     optimizer = make_optimizer(model, cfg, device)
@@ -219,9 +251,10 @@ def _train(cfg: TrainConfig, ddp: Dist, resume: bool, stop_at_step: int | None) 
         checkpoint.set_rng_state(rng[ddp.rank] if ddp.rank < len(rng) else rng[0])
         step = int(state["step"])
 
-    runner = torch.compile(model) if cfg.compile else model
+    compiled = torch.compile(model) if compile_enabled(cfg, device) else model
+    runner = compiled
     if ddp.world > 1:
-        runner = DistributedDataParallel(runner, device_ids=[ddp.local_rank] if device.type == "cuda" else None)
+        runner = DistributedDataParallel(compiled, device_ids=[ddp.local_rank] if device.type == "cuda" else None)
 
     if ddp.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -246,7 +279,7 @@ def _train(cfg: TrainConfig, ddp: Dist, resume: bool, stop_at_step: int | None) 
             checkpoint.save(ckpt_dir, at, state, cfg.checkpoint.keep)
 
     def run_eval(at: int) -> None:
-        result = evaluate(model, val_split, cfg, device, autocast, ddp)
+        result = evaluate(compiled, val_split, eval_windows, cfg, device, autocast, ddp)
         last.update(result)
         log.write({"step": at, **result})
 
@@ -254,14 +287,26 @@ def _train(cfg: TrainConfig, ddp: Dist, resume: bool, stop_at_step: int | None) 
     batches = iter(loader)
     bar = tqdm(total=s.max_steps, initial=step, desc="train", unit="step", disable=not ddp.main, dynamic_ncols=True)
     loss_sum = torch.zeros((), device=device)
-    window_start, window_steps = time.perf_counter(), 0
+    window_start, window_steps, paused = time.perf_counter(), 0, 0.0
+
+    def pause(work) -> None:
+        """Run evaluation or checkpointing with its time (queued GPU work finished first) kept out of tokens/s."""
+        nonlocal paused
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        started = time.perf_counter()
+        work()
+        paused += time.perf_counter() - started
+
     try:
         while step < end:
             for micro in range(cfg.data.grad_accum):
-                batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
+                # One pinned (B, T + 1) buffer, one asynchronous copy; input and target are views on the device.
+                tokens = next(batches)["tokens"].to(device, non_blocking=True)
+                inputs, targets, doc_ids = split_batch(tokens, eot)
                 sync = micro == cfg.data.grad_accum - 1 or ddp.world == 1
                 with (contextlib.nullcontext() if sync else runner.no_sync()), autocast():
-                    loss = runner(batch["input"], batch["target"], batch.get("doc_ids"))
+                    loss = runner(inputs, targets, doc_ids)
                 (loss / cfg.data.grad_accum).backward()
                 loss_sum += loss.detach()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optimizer.grad_clip or math.inf)
@@ -279,7 +324,7 @@ def _train(cfg: TrainConfig, ddp: Dist, resume: bool, stop_at_step: int | None) 
                     dist.all_reduce(mean_loss)
                     mean_loss /= ddp.world
                 mean_loss = mean_loss.item()
-                elapsed = time.perf_counter() - window_start
+                elapsed = time.perf_counter() - window_start - paused
                 tokens_per_s = tokens_per_step * window_steps / elapsed
                 record = {
                     "step": step, "loss": mean_loss, "lr": lr, "tokens_per_s": tokens_per_s,
@@ -290,13 +335,11 @@ def _train(cfg: TrainConfig, ddp: Dist, resume: bool, stop_at_step: int | None) 
                 log.write(record)
                 bar.set_postfix(loss=f"{mean_loss:.4f}", tok_s=f"{tokens_per_s:,.0f}")
                 loss_sum.zero_()
-                window_start, window_steps = time.perf_counter(), 0
+                window_start, window_steps, paused = time.perf_counter(), 0, 0.0
             if (cfg.eval.every and step % cfg.eval.every == 0) or step == s.max_steps:
-                run_eval(step)
+                pause(lambda: run_eval(step))
             if (cfg.checkpoint.every and step % cfg.checkpoint.every == 0) or step == end:
-                save(step)
-            if window_steps == 0:  # keep evaluation and checkpoint time out of tokens/s
-                window_start = time.perf_counter()
+                pause(lambda: save(step))
     finally:
         bar.close()
         log.close()

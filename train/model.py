@@ -18,6 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from train.losses import linear_cross_entropy
+
+
+LOSS_CHUNK = 4096
+
 
 @dataclass
 class GPTConfig:
@@ -175,6 +180,8 @@ class GPT(nn.Module):
         cos, sin = rope_tables(cfg.n_embd // cfg.n_head, cfg.seq_len, cfg.rope_theta)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+        # Rows of the loss computed at a time (train.losses); 0 = the full logits at once.
+        self.loss_chunk = LOSS_CHUNK
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -230,7 +237,6 @@ class GPT(nn.Module):
             cache.pos += T
         if last_only:
             x = x[:, -1:]
-        logits = F.linear(self.norm(x), self.embed.weight)
         if targets is None:
-            return logits
-        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1), reduction=reduction)
+            return F.linear(self.norm(x), self.embed.weight)
+        return linear_cross_entropy(self.norm(x), self.embed.weight, targets, reduction, self.loss_chunk)
