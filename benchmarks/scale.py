@@ -1,8 +1,8 @@
 """Does curate's memory stay flat as the corpus grows? Wall time and peak RSS at 1x, 4x, 16x, 64x.
 
 Input: distinct real text. A pool of documents from ../shared/corpora (books cut
-into ~3,000-character pieces, Wikipedia, the multilingual sentences, the CC
-JSONL pages) is repeated until the scale's size is reached; every copy after
+into ~3,000-character pieces, Wikipedia, the multilingual UD sentences in
+paragraphs of 15 per language, the CC JSONL pages) is repeated until the scale's size is reached; every copy after
 the first has a seeded `--substitute` share of its words replaced by other
 words of the same document, so copies are neither exact nor near duplicates
 (a 5-gram survives with probability (1 - p)^5: Jaccard ~0.28 at p = 0.2) and
@@ -30,6 +30,7 @@ from pathlib import Path
 from common import book_chunks, machine, require_corpora, run_measured
 
 FILE_BYTES = 4 << 20
+SENTENCES = 15  # UD sentences per document, so language ID judges paragraphs, not single lines
 _WORD = re.compile(r"\S+")
 
 
@@ -39,8 +40,11 @@ def pool(corpora: Path) -> list[str]:
     with gzip.open(corpora / "books/books.jsonl.gz", "rt", encoding="utf-8") as handle:
         for line in handle:
             texts += book_chunks(json.loads(line)["text"])
-    for path in [corpora / "wiki/wikitext2_raw_test.jsonl", *sorted((corpora / "multilingual").glob("*.jsonl"))]:
-        texts += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    wiki = corpora / "wiki/wikitext2_raw_test.jsonl"
+    texts += [json.loads(line)["text"] for line in wiki.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for path in sorted((corpora / "multilingual").glob("*.jsonl")):
+        sentences = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        texts += [" ".join(sentences[i : i + SENTENCES]) for i in range(0, len(sentences), SENTENCES)]
     for path in sorted((corpora / "web/cc_jsonl").glob("*.jsonl.gz")):
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             texts += [json.loads(line)["text"] for line in handle if line.strip()]
