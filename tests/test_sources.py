@@ -225,8 +225,8 @@ def test_expand_inputs_glob_and_file_url(tmp_path):
 
 def _read_file(file):
     docs = []
-    for unit in SplitUnits().process(file):
-        docs += [out for out in ReadUnit().process(unit) if not isinstance(out, beam.pvalue.TaggedOutput)]
+    for unit in plan_units([file]):
+        docs += [out for out in read_unit(unit) if not isinstance(out, beam.pvalue.TaggedOutput)]
     return docs
 
 
