@@ -16,6 +16,7 @@ from pipelines.cli import main
 from pipelines.errors import GristmillError
 from tokenizer.train import load_tokenizer
 from train.evaluate_tasks import answer, evaluate_file, normalize_answer, read_items, token_f1
+from train_support import one_thread, write_jsonl  # noqa: F401 (one_thread: an autouse fixture)
 
 HELLASWAG = [
     {"ind": 4, "activity_label": "Removing ice from car", "ctx_a": "Then, the man writes over the snow covering the window of a car, and a woman wearing winter clothes smiles.",
@@ -35,19 +36,6 @@ MC = [
     {"context": "Paris is the capital of", "choices": ["France", "the moon", "Spain", "Germany"], "label": 0},
     {"context": "The quick brown fox jumps over the", "choices": ["lazy dog.", "fence", "sky"], "label": 1},
 ]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def write_jsonl(path, records) -> str:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
-    return str(path)
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,7 @@ from pipelines.cli import main
 from tokenizer.train import load_tokenizer
 from train.generate import StreamDecoder, generate_ids, next_token
 from train.model import KVCache
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from train_support import one_thread  # noqa: F401 (one_thread: an autouse fixture)
 
 
 @pytest.fixture(scope="module")

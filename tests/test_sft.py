@@ -16,24 +16,11 @@ from train import checkpoint
 from train.chat import ChatTemplate
 from train.generate import generate_ids
 from train.sft import IGNORE_INDEX, collate, read_examples
-from train_support import BYTE_EOT, byte_docs, write_token_dir
+from train_support import BYTE_EOT, byte_docs, one_thread, write_jsonl, write_token_dir  # noqa: F401 (one_thread: autouse)
 
 COLORS = {"apple": "red", "banana": "yellow", "grass": "green", "sky": "blue", "snow": "white", "coal": "black",
           "cherry": "red", "lemon": "yellow", "ocean": "blue", "carrot": "orange", "leaf": "green", "milk": "white"}
 PHRASES = ["What color is the {}?", "Tell me the color of the {}.", "Which color does the {} have?"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def write_jsonl(path, records) -> str:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
-    return str(path)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import yaml
 from pipelines.cli import main
 from pipelines.errors import GristmillError
 from train import checkpoint
-from train_support import BYTE_EOT, byte_docs, byte_token_bytes, write_token_dir
+from train_support import BYTE_EOT, byte_docs, byte_token_bytes, one_thread, write_token_dir  # noqa: F401 (one_thread: autouse)
 
 TINY = {
     "model": {"n_layer": 2, "n_head": 2, "n_embd": 64, "mlp": "swiglu"},
@@ -24,15 +24,6 @@ TINY = {
     "eval": {"max_batches": 4},
     "log_every": 1,
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, two spinning OpenMP threads run ~20x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

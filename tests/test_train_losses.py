@@ -8,14 +8,7 @@ import torch.nn.functional as F
 
 from train.losses import linear_cross_entropy
 from train.model import GPT, GPTConfig
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from train_support import one_thread  # noqa: F401 (one_thread: an autouse fixture)
 
 
 def grads(x, w, y, reduction, chunk):

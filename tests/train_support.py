@@ -1,10 +1,14 @@
-"""Builds token directories in the `gristmill-tokens-v1` format for the training tests, with the tokenizer's writer."""
+"""Builds token directories in the `gristmill-tokens-v1` format for the training tests, with the tokenizer's writer;
+and what the torch tests share: one intra-op thread, JSONL files."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 
 from tokenizer.shards import ShardWriter, write_manifest
 
@@ -65,3 +69,17 @@ def counter_docs(n_docs: int, seed: int, start: int = 0, max_len: int = 300) -> 
         docs.append(np.arange(next_token, next_token + length))
         next_token += length
     return docs
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine, two spinning OpenMP threads run ~20x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def write_jsonl(path, records) -> str:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+    return str(path)
