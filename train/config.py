@@ -134,6 +134,11 @@ def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfi
     config.out_dir = resolve(config.out_dir)
     if config.init_from:
         config.init_from = resolve(config.init_from)
+    return with_overrides(config, overrides, path)
+
+
+def with_overrides(config, overrides: list[str], path):
+    """`config` with `--set KEY=VALUE` assignments applied and validated again (the same model)."""
     if not overrides:
         return config
     data = config.model_dump()
@@ -142,4 +147,4 @@ def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfi
             apply_override(data, assignment)
         except (IndexError, ValueError, TypeError, AttributeError):
             raise ConfigError(f"--set {assignment!r}: no such place in the config") from None
-    return parse_config(data, f"{path} with --set", model=TrainConfig)
+    return parse_config(data, f"{path} with --set", model=type(config))

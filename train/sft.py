@@ -25,12 +25,12 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from pipelines.config import ConfigError, Section, load_yaml, parse_config
+from pipelines.config import Section, load_yaml, parse_config
 from pipelines.errors import GristmillError
 from tokenizer.train import load_tokenizer
 from train import checkpoint
 from train.chat import ROLES, ChatTemplate
-from train.config import CheckpointSection, EvalSection, OptimizerSection, ScheduleSection, apply_override
+from train.config import CheckpointSection, EvalSection, OptimizerSection, ScheduleSection, with_overrides
 from train.model import GPT, GPTConfig
 
 IGNORE_INDEX = -100
@@ -89,15 +89,7 @@ def load_finetune_config(path: str | Path, overrides: list[str] = ()) -> Finetun
     config.init_from, config.tokenizer, config.out_dir = map(resolve, (config.init_from, config.tokenizer, config.out_dir))
     config.data.train = [resolve(p) for p in config.data.train]
     config.data.val = [resolve(p) for p in config.data.val]
-    if not overrides:
-        return config
-    data = config.model_dump()
-    for assignment in overrides:
-        try:
-            apply_override(data, assignment)
-        except (IndexError, ValueError, TypeError, AttributeError):
-            raise ConfigError(f"--set {assignment!r}: no such place in the config") from None
-    return parse_config(data, f"{path} with --set", model=FinetuneConfig)
+    return with_overrides(config, overrides, path)
 
 
 @dataclass
