@@ -29,7 +29,7 @@ from pipelines.sidecars import SidecarWriter
 from pipelines.staging import LineWriter, RowWriter, digest, iter_rows, read_marker, unit_name, write_file
 from pipelines.schema import data_schema, rejected_schema
 from pipelines.sources import ERRORS, Unit, read_unit
-from pipelines.stage import REJECTED, DocStage, add_nested, reject
+from pipelines.stage import DocStage, add_nested, reject
 
 EXACT = "exact"  # the exact-dedup decisions in the s2 join
 SCORES = "scores"

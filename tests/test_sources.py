@@ -1,7 +1,6 @@
 """Readers, one format and one kind of bad input at a time (no Beam runner needed)."""
 
 import gzip
-import io
 import json
 
 import apache_beam as beam
