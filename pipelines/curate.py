@@ -261,27 +261,31 @@ class Progress:
         self._done.set()
         if self._thread.is_alive():
             self._thread.join()
+            self._update()  # the final counts, once every marker is written
         self._bar.close()
 
     def _poll(self):
+        while not self._done.wait(PROGRESS_POLL_S):
+            self._update()
+
+    def _update(self):
         from pipelines.staging import read_marker
 
         fs, root = fsspec.core.url_to_fs(self._layout.root)
-        while not self._done.wait(PROGRESS_POLL_S):
-            try:
-                paths = fs.glob(f"{root}/s[13]/*.done.json")
-            except OSError:
-                continue
-            for path in paths:
-                if path not in self._seen:
-                    marker = read_marker(fs.unstrip_protocol(path))
-                    if marker:
-                        self._seen[path] = marker["stats"]
-            read = [s for p, s in self._seen.items() if "/s1/" in p]
-            kept = sum(s["alive"]["rows"] for p, s in self._seen.items() if "/s3/" in p)
-            self._bar.n = sum(s.get("input_bytes", 0) for s in read)
-            self._bar.set_postfix(docs=sum(s.get("input", 0) for s in read), kept=kept, refresh=False)
-            self._bar.refresh()
+        try:
+            paths = fs.glob(f"{root}/s[13]/*.done.json")
+        except OSError:
+            return
+        for path in paths:
+            if path not in self._seen:
+                marker = read_marker(fs.unstrip_protocol(path))
+                if marker:
+                    self._seen[path] = marker["stats"]
+        read = [s for p, s in self._seen.items() if "/s1/" in p]
+        kept = sum(s["alive"]["rows"] for p, s in self._seen.items() if "/s3/" in p)
+        self._bar.n = sum(s.get("input_bytes", 0) for s in read)
+        self._bar.set_postfix(docs=sum(s.get("input", 0) for s in read), kept=kept, refresh=False)
+        self._bar.refresh()
 
 
 def run_curate(config: CurateConfig, beam_args: list[str] = (), fresh: bool = False) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -93,3 +94,28 @@ def test_output_with_foreign_files_is_refused_before_work(many_files, tmp_path, 
     err = capsys.readouterr().err
     assert "notes.txt" in err and "refusing to replace" in err
     assert (out / "notes.txt").read_text() == "mine"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_counts_finished_units_from_their_markers(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from pipelines.curate import Progress
+    from pipelines.segments import Layout
+    from pipelines.staging import write_file
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    layout = Layout(str(tmp_path))
+    progress = Progress(layout, [SimpleNamespace(input_bytes=100), SimpleNamespace(input_bytes=300)])
+    write_file(layout.marker("s1", 0), json.dumps({"digest": "d", "stats": {"input": 7, "input_bytes": 100}}).encode())
+    write_file(layout.marker("s3", 0), json.dumps({"digest": "d", "stats": {"alive": {"rows": 5}}}).encode())
+    progress._update()
+    assert progress._bar.total == 400 and progress._bar.n == 100
+    assert progress._bar.postfix == "docs=7, kept=5"
+    progress._bar.close()
+    assert "docs=7, kept=5" in terminal.getvalue()
