@@ -73,6 +73,21 @@ def load(path: Path) -> dict:
         raise GristmillError(f"{path}: cannot read checkpoint: {err}") from None
 
 
+def restore(directory: Path, model, optimizer, scheduler, rank: int = 0) -> dict:
+    """`--resume`: the latest checkpoint in `directory` loaded into model, optimizer, scheduler and
+    this rank's random state; returns it (for its step and any other state)."""
+    found = latest(directory)
+    if found is None:
+        raise GristmillError(f"--resume: no checkpoint in {directory}")
+    state = load(found)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    rng = state["rng"]
+    set_rng_state(rng[rank] if rank < len(rng) else rng[0])
+    return state
+
+
 def rng_state() -> dict:
     """The random states of python, numpy, torch and CUDA, as types `weights_only` loading accepts."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()

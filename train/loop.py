@@ -239,16 +239,8 @@ def _train(cfg: TrainConfig, ddp: Dist, resume: bool, stop_at_step: int | None) 
     )
     step = 0
     if resume:
-        found = checkpoint.latest(ckpt_dir)
-        if found is None:
-            raise GristmillError(f"--resume: no checkpoint in {ckpt_dir}")
-        state = checkpoint.load(found)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        state = checkpoint.restore(ckpt_dir, model, optimizer, scheduler, ddp.rank)
         loader.load_state_dict(state["loader"])
-        rng = state["rng"]
-        checkpoint.set_rng_state(rng[ddp.rank] if ddp.rank < len(rng) else rng[0])
         step = int(state["step"])
 
     compiled = torch.compile(model) if compile_enabled(cfg, device) else model

@@ -241,15 +241,7 @@ def finetune(cfg: FinetuneConfig, resume: bool = False) -> dict:
     ckpt_dir = out / "checkpoints"
     step = 0
     if resume:
-        found = checkpoint.latest(ckpt_dir)
-        if found is None:
-            raise GristmillError(f"--resume: no checkpoint in {ckpt_dir}")
-        state = checkpoint.load(found)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        checkpoint.set_rng_state(state["rng"][0])
-        step = int(state["step"])
+        step = int(checkpoint.restore(ckpt_dir, model, optimizer, scheduler)["step"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg.model_dump(mode="json"), indent=2))
     log = MetricsLog(out / "metrics.jsonl")
