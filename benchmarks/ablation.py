@@ -134,7 +134,7 @@ def curate(inputs: list[dict], out: Path, overrides: dict) -> dict:
     config = {"inputs": inputs, "output": {"dir": str(out), "shard_bytes": 8 << 20}, **overrides}
     path = out.with_suffix(".yaml")
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    subprocess.run([sys.executable, "-m", "pipelines.cli", "curate", "--config", str(path)], cwd=REPO, check=True)
+    subprocess.run([sys.executable, "-m", "gristmill.cli", "curate", "--config", str(path)], cwd=REPO, check=True)
     return json.loads((out / "manifest.json").read_text())
 
 
@@ -205,12 +205,11 @@ def describe(work: Path) -> dict:
 
 
 def train_one(name: str, seed: int, work: Path, size: dict, steps: int, eval_every: int, gpu: bool) -> dict:
-    from pipelines.config import parse_config
     from train.config import TrainConfig
     from train.loop import train
 
     out_dir = work / f"train-{name}-seed{seed}"
-    cfg = parse_config({
+    cfg = TrainConfig.parse({
         "out_dir": str(out_dir),
         "seed": seed,
         "device": "cuda" if gpu else "cpu",

@@ -85,7 +85,7 @@ def curate_run(path: Path, near_dup: bool, tmp: Path) -> dict:
         "language": off, "pii": off, "bias": off, "near_dup": {"enabled": near_dup},
         "quality": {family: off for family in ("gopher_repetition", "gopher_quality", "fineweb")},
     }))
-    cmd = [sys.executable, "-m", "pipelines.cli", "curate", "--config", str(config), "--", "--direct_num_workers=2"]
+    cmd = [sys.executable, "-m", "gristmill.cli", "curate", "--config", str(config), "--", "--direct_num_workers=2"]
     return run_measured(cmd, stdout=subprocess.DEVNULL)
 
 

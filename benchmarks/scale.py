@@ -103,7 +103,7 @@ def main() -> None:
             inputs = Path(tmp) / f"in-{scale}"
             docs, text_bytes = build_input(texts, int(args.base_mb * 1e6 * scale), args.substitute, inputs)
             out = Path(tmp) / f"out-{scale}"
-            cmd = [sys.executable, "-m", "pipelines.cli", "curate", "--input", str(inputs), "--output", str(out),
+            cmd = [sys.executable, "-m", "gristmill.cli", "curate", "--input", str(inputs), "--output", str(out),
                    "--", f"--direct_num_workers={args.workers}"]
             result = run_measured(cmd)
             manifest = json.loads((out / "manifest.json").read_text())

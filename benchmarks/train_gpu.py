@@ -31,8 +31,8 @@ import torch
 # The repo root replaces this script's folder on the path: benchmarks/tokenizer.py would shadow the package.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from pipelines.config import parse_config  # noqa: E402
-from train.config import TrainConfig, apply_override  # noqa: E402
+from gristmill.config import apply_override  # noqa: E402
+from train.config import TrainConfig  # noqa: E402
 from train.loop import train  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("train_cpu", Path(__file__).with_name("train_cpu.py"))
@@ -81,7 +81,7 @@ def flash_attention_runs(cfg: TrainConfig, batch: int) -> bool | None:
 
 def run_one(raw: dict, tokens: Path, out: Path, skip: int) -> dict:
     raw = {**raw, "data": {**raw["data"], "train": [str(tokens)]}, "out_dir": str(out)}
-    cfg = parse_config(raw, "benchmark", model=TrainConfig)
+    cfg = TrainConfig.parse(raw, "benchmark")
     flash = flash_attention_runs(cfg, cfg.data.batch_size)
     start = time.perf_counter()
     summary = train(cfg)

@@ -342,7 +342,7 @@ def measure_gristmill(input_dir: Path, workdir: Path, workers: int) -> tuple[dic
     out = workdir / "gristmill-out"
     cfg = workdir / "gristmill.yaml"
     cfg.write_text(yaml.safe_dump(gristmill_config(input_dir, out, workers, "multi_processing")))
-    result = run_measured([sys.executable, "-m", "pipelines.cli", "curate", "--config", str(cfg)], cwd=REPO)
+    result = run_measured([sys.executable, "-m", "gristmill.cli", "curate", "--config", str(cfg)], cwd=REPO)
     return result, gristmill_decisions(out)
 
 
@@ -365,7 +365,7 @@ def profile(workdir: Path, megabytes: float) -> None:
     cfg = workdir / "profile.yaml"
     cfg.write_text(yaml.safe_dump(gristmill_config(input_dir, workdir / "profile-out", 1, "in_memory")))
     sys.path.insert(0, str(REPO))
-    from pipelines.cli import main as cli_main
+    from gristmill.cli import main as cli_main
 
     prof = workdir / "gristmill.prof"
     started = time.perf_counter()

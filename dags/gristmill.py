@@ -23,7 +23,7 @@ from airflow.sdk import Param, dag, task
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BIN = REPO / ".venv" / "bin" / "gristmill"
-DETERMINISTIC_EXIT = 2  # pipelines.cli: a GristmillError or a usage error
+DETERMINISTIC_EXIT = 2  # gristmill.cli: a GristmillError or a usage error
 
 
 def _absolute(path: str) -> Path:

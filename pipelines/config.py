@@ -1,22 +1,15 @@
-"""The curate configuration: one YAML file, validated before any work starts.
-
-Every section forbids unknown keys, so a typo fails with the key's name and the
-keys that section allows instead of being ignored.
-"""
+"""The curate configuration: one YAML file (or a run config's `curate:` section), validated before any work starts."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import json
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-
-from pipelines.errors import GristmillError
+from gristmill.config import Section, canonical_json, load_yaml
 from quality.classifier import ClassifierThresholds
 from quality.c4 import C4Thresholds
 from quality.fineweb import FineWebThresholds
@@ -27,14 +20,6 @@ from quality.pii import PiiSettings
 from quality.bias import BiasSettings
 from quality.decontamination import DecontaminationSettings
 from quality.url_filter import UrlFilterSettings
-
-
-class ConfigError(GristmillError):
-    """A configuration problem, phrased for the person who wrote the file."""
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 Format = Literal["auto", "jsonl", "parquet", "text", "html", "warc"]
@@ -227,68 +212,12 @@ class CurateConfig(Section):
         return hashlib.sha256(canonical_json(work).encode()).hexdigest()[:16]
 
 
-def canonical_json(obj) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
-    """The keys allowed at the parent of `loc`, walking the models by field name."""
-    current = model
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = current.model_fields.get(part)
-        if field is None:
-            return []
-        annotation = field.annotation
-        inner = getattr(annotation, "__args__", None)
-        candidates = [annotation, *(inner or ())]
-        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if current is None:
-            return []
-    return sorted(current.model_fields)
-
-
-def describe_validation_error(err: ValidationError, model: type[BaseModel], origin: str) -> str:
-    lines = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        if e["type"] == "extra_forbidden":
-            allowed = ", ".join(_allowed_keys(model, e["loc"]))
-            lines.append(f"{origin}: unknown key '{where}'; allowed keys here: {allowed}")
-        else:
-            lines.append(f"{origin}: '{where}': {e['msg']} (got {e.get('input')!r})")
-    return "\n".join(lines)
-
-
-def parse_config(data: dict, origin: str = "config", model: type[BaseModel] = CurateConfig):
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(describe_validation_error(err, model, origin)) from None
-
-
-def load_yaml(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
-    return data
-
-
 def load_config(path: str | Path) -> CurateConfig:
     """Load a curate config; a `curate:` section is used when the file also holds other stages."""
     data = load_yaml(path)
     if "curate" in data and isinstance(data["curate"], dict):
         data = data["curate"]
-    config = parse_config(data, str(path))
+    config = CurateConfig.parse(data, str(path))
     # Relative input and output paths are relative to the config file, so a config travels with its data.
     base = Path(path).resolve().parent
     for source in config.inputs:

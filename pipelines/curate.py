@@ -30,7 +30,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipelines import beam_logs
 from pipelines.config import CurateConfig
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 from pipelines.exact_dedup import ExactDedup
 from pipelines.manifest import MANIFEST, OUTPUT_DIRS, STATS_DIR, write_manifest
 from pipelines.neardup import NearDup

@@ -38,16 +38,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args):
-    from pipelines.config import load_config, parse_config
+    from pipelines.config import CurateConfig, load_config
 
-    config = load_config(args.config) if args.config else parse_config({}, "defaults")
+    config = load_config(args.config) if args.config else CurateConfig.parse({}, "defaults")
     if args.input:
-        config.inputs = parse_config({"inputs": [{"path": p, "format": args.format} for p in args.input]}).inputs
+        config.inputs = CurateConfig.parse({"inputs": [{"path": p, "format": args.format} for p in args.input]}).inputs
     if args.output:
         config.output.dir = args.output
     if args.shard_bytes:
         config.output.shard_bytes = args.shard_bytes
-    return parse_config(config.model_dump(), args.config or "command line")
+    return CurateConfig.parse(config.model_dump(), args.config or "command line")
 
 
 def summary(manifest: dict, out_dir: str) -> str:
@@ -64,7 +64,7 @@ def summary(manifest: dict, out_dir: str) -> str:
 
 def run(args) -> int:
     from pipelines.curate import run_curate
-    from pipelines.errors import GristmillError
+    from gristmill.errors import GristmillError
 
     config = config_from_args(args)
     if not config.inputs:

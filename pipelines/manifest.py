@@ -18,8 +18,8 @@ import fsspec
 import pyarrow.parquet as pq
 
 from pipelines.config import CurateConfig
-from pipelines.dataset_manifest import FORMAT, MANIFEST
-from pipelines.errors import GristmillError
+from gristmill.dataset import FORMAT, MANIFEST
+from gristmill.errors import GristmillError
 from pipelines.schema import data_schema, rejected_schema
 from pipelines.staging import write_file
 

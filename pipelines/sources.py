@@ -19,7 +19,7 @@ import fsspec
 from fsspec.core import url_to_fs
 
 from pipelines.config import CurateConfig, SourceConfig
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 from pipelines.html_text import extract_main_text
 from pipelines.stage import REJECTED, reject
 

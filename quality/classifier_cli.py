@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 
 INPUTS_HELP = (
     "JSONL (.jsonl/.jsonl.gz, one document per line, text in --text-field), "

@@ -41,7 +41,7 @@ import numpy as np
 import xxhash
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 
 REASON_PREFIX = "decontamination:"
 _PUNCT = re.compile(r"[^\w\s]|_")

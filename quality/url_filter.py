@@ -37,7 +37,7 @@ import numpy as np
 import xxhash
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 
 _URL_WORDS = re.compile(r"[^0-9a-z]+")
 _LIST_FILES = ("domains", "urls")

@@ -14,8 +14,8 @@ import pytest
 from resiliparse.extract.html2text import extract_plain_text
 
 from pipelines.classifier_stage import cut_from_quantiles
-from pipelines.cli import main as gristmill
-from pipelines.config import parse_config
+from gristmill.cli import main as gristmill
+from pipelines.config import CurateConfig
 from quality.classifier import QualityClassifier, balance, chunks, split_documents, train_classifier
 from quality.langid import bundled_model_path
 from quality.text_files import read_texts
@@ -134,11 +134,11 @@ def test_cli_names_the_bad_record(tmp_path, capsys):
 
 
 def test_config_section():
-    assert parse_config({}).classifier.enabled is False
+    assert CurateConfig.parse({}).classifier.enabled is False
     with pytest.raises(Exception, match="needs classifier.model_path"):
-        parse_config({"classifier": {"enabled": True}})
+        CurateConfig.parse({"classifier": {"enabled": True}})
     with pytest.raises(Exception, match="top_percentile"):
-        parse_config({"classifier": {"enabled": True, "model_path": "m.bin", "top_percentile": 0}})
+        CurateConfig.parse({"classifier": {"enabled": True, "model_path": "m.bin", "top_percentile": 0}})
 
 
 def _docs(data) -> list[dict]:
@@ -231,8 +231,8 @@ def test_pretrained_model_with_its_own_label(custom_label_model):
     assert QualityClassifier(custom_label_model, label="__label__cc").score(spam) > 0.9
     with pytest.raises(ValueError, match=r"no 'positive' label \(labels: (hq, cc|cc, hq)\); set classifier.label"):
         QualityClassifier(custom_label_model)
-    assert parse_config({"classifier": {"enabled": True, "model_path": "m.bin", "label": "hq"}}).classifier.label == "hq"
-    assert parse_config({}).classifier.label == "positive"
+    assert CurateConfig.parse({"classifier": {"enabled": True, "model_path": "m.bin", "label": "hq"}}).classifier.label == "hq"
+    assert CurateConfig.parse({}).classifier.label == "positive"
 
 
 def test_stage_scores_the_configured_label(custom_label_model, tmp_path):

@@ -9,8 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.cli import main
-from pipelines.config import ConfigError, load_config
+from gristmill.cli import main
+from gristmill.config import ConfigError
+from pipelines.config import load_config
 from pipelines.manifest import ConservationError, STATS_DIR, write_manifest
 from conftest import runner_args
 
@@ -168,9 +169,9 @@ def test_conservation_failure_is_loud(curate, inputs, tmp_path):
 
 
 def load_config_for(inputs, out):
-    from pipelines.config import parse_config
+    from pipelines.config import CurateConfig
 
-    return parse_config({"inputs": [str(inputs)], "output": {"dir": str(out)}})
+    return CurateConfig.parse({"inputs": [str(inputs)], "output": {"dir": str(out)}})
 
 
 def test_error_excerpts_hold_no_pii(curate, tmp_path):
@@ -195,7 +196,7 @@ def test_beam_start_up_notices_stay_off_the_terminal_unless_verbose(inputs, tmp_
     spine.write_text(SPINE_CONFIG)
 
     def stderr_of(*flags):
-        cmd = [sys.executable, "-m", "pipelines.cli", *flags, "curate", "--config", str(spine), "--input", str(inputs),
+        cmd = [sys.executable, "-m", "gristmill.cli", *flags, "curate", "--config", str(spine), "--input", str(inputs),
                "--output", str(tmp_path / f"out{len(flags)}"), *runner_args("multi_processing")]
         done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, runner_args
-from pipelines.cli import main
+from gristmill.cli import main
 
 WORDS = (
     "river mill grain flour valley winter farmer cart wheel stone water summer harvest village bread oven "
@@ -55,7 +55,7 @@ def test_killed_run_keeps_the_previous_dataset_and_the_rerun_resumes(many_files,
     assert len(finished["shards"]["data"]) > 1 and not staging.exists()  # published, staging dropped
     assert finished["resume"] == {"units": 40, "reused_units": {"s1": 0, "s2": 0, "s3": 0}}
 
-    cmd = [sys.executable, "-m", "pipelines.cli", "curate", "--config", str(many_files), *runner_args("multi_processing")]
+    cmd = [sys.executable, "-m", "gristmill.cli", "curate", "--config", str(many_files), *runner_args("multi_processing")]
     proc = subprocess.Popen(cmd, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and not list(staging.glob("*/s1/*.done.json")):

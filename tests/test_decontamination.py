@@ -8,7 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.config import ConfigError, load_config, parse_config
+from gristmill.config import ConfigError
+from pipelines.config import CurateConfig, load_config
 from pipelines.stage import add_nested
 from quality.decontamination import (
     DecontaminationSettings,
@@ -192,7 +193,7 @@ def test_index_is_deterministic(tmp_path):
 
 
 def test_config_section(tmp_path):
-    assert parse_config({}).decontamination.sets == []
+    assert CurateConfig.parse({}).decontamination.sets == []
     (tmp_path / "evals").mkdir()
     write_jsonl(tmp_path / "evals" / "e.jsonl", [{"text": ITEM}])
     cfg = tmp_path / "curate.yaml"
@@ -201,9 +202,9 @@ def test_config_section(tmp_path):
     assert config.decontamination.ngram == 8
     assert config.decontamination.sets[0].path == str(tmp_path / "evals" / "e.jsonl")
     with pytest.raises(ConfigError, match="names must be unique"):
-        parse_config({"decontamination": {"sets": [{"name": "a", "path": "x"}, {"name": "a", "path": "y"}]}})
+        CurateConfig.parse({"decontamination": {"sets": [{"name": "a", "path": "x"}, {"name": "a", "path": "y"}]}})
     with pytest.raises(ConfigError, match="decontamination.sets.0.feilds"):
-        parse_config({"decontamination": {"sets": [{"name": "a", "path": "x", "feilds": ["t"]}]}})
+        CurateConfig.parse({"decontamination": {"sets": [{"name": "a", "path": "x", "feilds": ["t"]}]}})
 
 
 def test_real_eval_set_planted_in_real_text(corpora, tmp_path):

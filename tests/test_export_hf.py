@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from model_support import save_checkpoint, tiny_model, tiny_tokenizer
-from pipelines.cli import main
-from pipelines.errors import GristmillError
+from gristmill.cli import main
+from gristmill.errors import GristmillError
 from tokenizer.train import load_tokenizer
 from train.chat import ChatTemplate
 from train.export_hf import export

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import runner_args
-from pipelines.cli import main
+from gristmill.cli import main
 
 ITEM = "the committee agreed that the northern bridge would be rebuilt in stone before the spring floods arrived"
 PROSE = "Farmers brought their grain to the old mill by the river, and the miller ground it into flour for the valley. "

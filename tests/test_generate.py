@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from model_support import save_checkpoint, tiny_model, tiny_tokenizer
-from pipelines.cli import main
+from gristmill.cli import main
 from tokenizer.train import load_tokenizer
 from train.generate import StreamDecoder, generate_ids, next_token
 from train.model import KVCache

@@ -7,7 +7,7 @@ import json
 import fasttext
 import pytest
 
-from pipelines.config import LanguageConfig, parse_config
+from pipelines.config import CurateConfig, LanguageConfig
 from pipelines.language_stage import LanguageStage
 from stage_support import run_stage
 from quality.langid import LanguageIdentifier, LanguageThresholds, bundled_model_path, language_verdict
@@ -66,10 +66,10 @@ def test_verdicts_name_the_rule_and_the_value():
 
 
 def test_config_section_defaults_and_typos():
-    config = parse_config({})
+    config = CurateConfig.parse({})
     assert config.language.enabled and config.language.allowed == [] and config.language.min_score == 0.65
     with pytest.raises(Exception, match="min_scor"):
-        parse_config({"language": {"min_scor": 0.5}})
+        CurateConfig.parse({"language": {"min_scor": 0.5}})
 
 
 @pytest.fixture(scope="module")

@@ -218,12 +218,13 @@ def test_label_check_fails_loudly():
 
 
 def test_config_bands_and_rows_go_together():
-    from pipelines.config import ConfigError, parse_config
+    from gristmill.config import ConfigError
+    from pipelines.config import CurateConfig
 
     with pytest.raises(ConfigError, match="bands and near_dup.rows go together"):
-        parse_config({"near_dup": {"bands": 10}})
+        CurateConfig.parse({"near_dup": {"bands": 10}})
     with pytest.raises(ConfigError, match="exceeds num_perm"):
-        parse_config({"near_dup": {"bands": 20, "rows": 10, "num_perm": 128}})
-    assert lsh_shape(parse_config({"near_dup": {"bands": 16, "rows": 8}}).near_dup) == (16, 8)
+        CurateConfig.parse({"near_dup": {"bands": 20, "rows": 10, "num_perm": 128}})
+    assert lsh_shape(CurateConfig.parse({"near_dup": {"bands": 16, "rows": 8}}).near_dup) == (16, 8)
     assert lsh_shape(NearDupConfig()) == (21, 12)
     assert lsh_shape(NearDupConfig(verify=False)) == (17, 15)

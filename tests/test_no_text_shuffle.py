@@ -11,7 +11,7 @@ import pytest
 from apache_beam.pipeline import PTransformOverride
 
 from conftest import runner_args
-from pipelines.cli import main
+from gristmill.cli import main
 
 MARKER = "Zyxwvutsrqmarker"  # in every document's text; a shuffled element holding it carries text
 MAX_ELEMENT_BYTES = 4096  # ids, hashes, row numbers, one signature: well under this

@@ -5,7 +5,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.cli import main
+from gristmill.cli import main
 from pipelines.config import BiasConfig, PiiConfig
 from pipelines.pii_stage import BiasStage, PiiStage
 from pipelines.stage import DocStage

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from report_support import ERRORS, config, kept_rows, rejected_rows, write_dataset
 
-from pipelines.cli import main
+from gristmill.cli import main
 from pipelines.schema import data_schema
 from pipelines.staging import write_parquet
 from quality.report import build_report
@@ -169,6 +169,6 @@ def test_quality_signal_over_its_threshold_fails_the_gate(tmp_path, capsys):
 
 
 def test_great_expectations_is_imported_only_by_the_report_command():
-    code = "import sys; import pipelines.cli as c; c.build_parser(); import quality.report; print('great_expectations' in sys.modules)"
+    code = "import sys; import gristmill.cli as c; c.build_parser(); import quality.report; print('great_expectations' in sys.modules)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.stdout.strip() == "False", run.stderr[-2000:]

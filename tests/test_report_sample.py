@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
-from pipelines.cli import main
+from gristmill.cli import main
 
 
 @pytest.mark.slow
 def test_report_gate_passes_on_curated_sample(repo, tmp_path, capsys):
     out = tmp_path / "dataset"
     curate = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "curate", "--config", str(repo / "configs/sample.yaml"), "--output", str(out)],
+        [sys.executable, "-m", "gristmill.cli", "curate", "--config", str(repo / "configs/sample.yaml"), "--output", str(out)],
         capture_output=True, text=True, timeout=600, cwd=repo,
     )
     assert curate.returncode == 0, curate.stderr[-3000:]

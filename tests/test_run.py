@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipelines.cli import main
-from pipelines.errors import GristmillError
-from pipelines.run import load_run_config, stage_keys
+from gristmill.cli import main
+from gristmill.errors import GristmillError
+from gristmill.run import load_run_config, stage_keys
 
 TINY = {
     "output_root": "out",

@@ -9,8 +9,8 @@ import torch
 import yaml
 
 from model_support import save_checkpoint, tiny_model, tiny_tokenizer
-from pipelines.cli import main
-from pipelines.errors import GristmillError
+from gristmill.cli import main
+from gristmill.errors import GristmillError
 from tokenizer.train import load_tokenizer
 from train import checkpoint
 from train.chat import ChatTemplate

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from pipelines.config import CurateConfig, SourceConfig, parse_config
-from pipelines.errors import GristmillError
+from pipelines.config import CurateConfig, SourceConfig
+from gristmill.errors import GristmillError
 from pipelines.sources import InputFile, detect_format, expand_inputs, plan_units, read_unit
 
 
@@ -200,7 +200,7 @@ def test_real_warc_files(corpora):
 
 
 def test_expand_inputs_missing_path_stops_the_run(tmp_path):
-    config = parse_config({"inputs": [str(tmp_path / "nope.jsonl")]})
+    config = CurateConfig.parse({"inputs": [str(tmp_path / "nope.jsonl")]})
     with pytest.raises(GristmillError, match="input not found: .*nope.jsonl"):
         expand_inputs(config)
 
@@ -230,7 +230,7 @@ def _read_file(file):
 
 
 def test_html_extractor_comes_from_the_config(tmp_path, repo):
-    from pipelines.config import ConfigError
+    from gristmill.config import ConfigError
     from pipelines.html_text import EXTRACTORS, extract_main_text
 
     page = next((repo / "sample" / "pages").glob("en-*.html"))
@@ -239,11 +239,11 @@ def test_html_extractor_comes_from_the_config(tmp_path, repo):
     assert CurateConfig().html.extractor == "trafilatura"
     texts = {}
     for extractor in EXTRACTORS:
-        files, _ = expand_inputs(parse_config({"inputs": [str(path)], "html": {"extractor": extractor}}))
+        files, _ = expand_inputs(CurateConfig.parse({"inputs": [str(path)], "html": {"extractor": extractor}}))
         assert files[0].html_extractor == extractor
         (doc,) = _read_file(files[0])
         assert doc["text"] == extract_main_text(page.read_text(encoding="utf-8"), extractor=extractor)
         texts[extractor] = doc["text"]
     assert texts["trafilatura"] != texts["resiliparse"]
     with pytest.raises(ConfigError, match="html.extractor"):
-        parse_config({"html": {"extractor": "lxml"}})
+        CurateConfig.parse({"html": {"extractor": "lxml"}})

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from pipelines.cli import main
-from pipelines.errors import GristmillError
+from gristmill.cli import main
+from gristmill.errors import GristmillError
 from tokenizer.dataset import is_val, val_threshold
 from tokenizer.evaluate import evaluate
 from tokenizer.shards import TokenShards, token_dtype

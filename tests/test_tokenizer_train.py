@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 from tokenizer.dataset import Dataset, is_val, val_threshold
 from tokenizer.train import (
     CHAT_TOKENS, EOT, PAD, SPECIAL_TOKENS, Sample, TokenizerTrainConfig, load_tokenizer, train_tokenizer,

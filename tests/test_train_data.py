@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 from train.data import PackedStream, RandomPermutation, StreamingLoader, TokenSplit, eval_batches, eval_sample, split_batch
 from train_support import counter_docs, write_token_dir
 

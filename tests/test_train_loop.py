@@ -13,8 +13,8 @@ import pytest
 import torch
 import yaml
 
-from pipelines.cli import main
-from pipelines.errors import GristmillError
+from gristmill.cli import main
+from gristmill.errors import GristmillError
 from train import checkpoint
 from train_support import BYTE_EOT, byte_docs, byte_token_bytes, one_thread, write_token_dir  # noqa: F401 (one_thread: autouse)
 
@@ -141,7 +141,7 @@ def test_ddp_two_processes_gloo(tmp_path, shakespeare_tokens, repo):
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
     proc = subprocess.run(
-        [torchrun, "--nproc_per_node=2", "--standalone", "-m", "pipelines.cli", "train", "--config", config],
+        [torchrun, "--nproc_per_node=2", "--standalone", "-m", "gristmill.cli", "train", "--config", config],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -173,7 +173,6 @@ def test_bits_per_byte_is_exact_against_decoding_the_scored_tokens(tmp_path, cor
 
     import torch.nn.functional as F
 
-    from pipelines.config import parse_config
     from tokenizer.tokenize import tokenize_dataset
     from tokenizer.train import TokenizerTrainConfig, load_tokenizer, train_tokenizer
     from tokenizer_data import real_docs, write_dataset
@@ -187,8 +186,8 @@ def test_bits_per_byte_is_exact_against_decoding_the_scored_tokens(tmp_path, cor
     train_tokenizer(dataset, tmp_path / "tok", TokenizerTrainConfig(vocab_size=400, val_fraction=0.0))
     tokenize_dataset(tmp_path / "tok", dataset, tmp_path / "tokens", val_fraction=0.3)
     tok, meta = load_tokenizer(tmp_path / "tok")
-    cfg = parse_config({"device": "cpu", "data": {"train": [str(tmp_path / "tokens")], "seq_len": 32, "batch_size": 4},
-                        "eval": {"max_batches": 7, "batch_size": 3}}, "test", model=TrainConfig)
+    cfg = TrainConfig.parse({"device": "cpu", "data": {"train": [str(tmp_path / "tokens")], "seq_len": 32, "batch_size": 4},
+                        "eval": {"max_batches": 7, "batch_size": 3}}, "test")
     split = TokenSplit(tmp_path / "tokens", "val")
     windows = eval_sample(split, 32, 7 * 3, cfg.eval.seed)
     torch.manual_seed(0)

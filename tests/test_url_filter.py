@@ -4,7 +4,7 @@ import gzip
 
 import pytest
 
-from pipelines.config import load_config, parse_config
+from pipelines.config import CurateConfig, load_config
 from quality.url_filter import (
     UrlBlocklist,
     UrlFilterSettings,
@@ -113,9 +113,9 @@ def test_deterministic_and_duplicates_keep_the_first_list(tmp_path):
 
 
 def test_config_section(tmp_path):
-    config = parse_config({})
+    config = CurateConfig.parse({})
     assert not config.url_filter.enabled
-    assert parse_config({"url_filter": {"banned_words": ["casino"]}}).url_filter.enabled
+    assert CurateConfig.parse({"url_filter": {"banned_words": ["casino"]}}).url_filter.enabled
     (tmp_path / "cfg").mkdir()
     (tmp_path / "cfg" / "curate.yaml").write_text("url_filter:\n  domain_lists: [lists/bad.txt]\n", encoding="utf-8")
     config = load_config(tmp_path / "cfg" / "curate.yaml")

@@ -6,13 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 
 
 def _train(args) -> int:
     from pydantic import ValidationError
 
-    from pipelines.config import describe_validation_error
+    from gristmill.config import describe_validation_error
     from tokenizer.train import TokenizerTrainConfig, train_tokenizer
 
     options = {

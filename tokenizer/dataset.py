@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 
-from pipelines.dataset_manifest import MANIFEST, load_manifest
-from pipelines.errors import GristmillError
+from gristmill.dataset import MANIFEST, load_manifest
+from gristmill.errors import GristmillError
 
 
 def val_threshold(val_fraction: float) -> int:

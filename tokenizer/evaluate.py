@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 from tokenizer.dataset import Dataset, is_val, texts_of, val_threshold
 from tokenizer.train import load_tokenizer
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 
 TOKENS_FORMAT = "gristmill-tokens-v1"
 SPLITS = ("train", "val")

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from tokenizers import Tokenizer, pre_tokenizers
 from tqdm import tqdm
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 from tokenizer.dataset import SPLIT_RULE, Dataset, is_val, texts_of, val_threshold
 from tokenizer.shards import SPLITS, TOKENS_FORMAT, ShardWriter, dtype_name, token_dtype, write_manifest
 from tokenizer.train import load_tokenizer

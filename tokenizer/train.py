@@ -21,8 +21,8 @@ from pydantic import Field, field_validator
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from tqdm import tqdm
 
-from pipelines.config import Section
-from pipelines.errors import GristmillError
+from gristmill.config import Section
+from gristmill.errors import GristmillError
 from tokenizer.dataset import SPLIT_RULE, Dataset, is_val, texts_of, val_threshold
 
 EOT = "<|endoftext|>"

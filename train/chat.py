@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from tokenizers import Tokenizer
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 from tokenizer.train import CHAT_TOKENS
 
 ROLES = {"system": "<|system|>", "user": "<|user|>", "assistant": "<|assistant|>"}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 
 NAME = re.compile(r"^step-(\d{8})\.pt$")
 TEMP = re.compile(r"^\.step-\d{8}\.pt\.tmp-\d+$")

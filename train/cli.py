@@ -16,7 +16,7 @@ def register(sub) -> None:
         description=(
             "Pretrain a GPT on token directories written by `gristmill tokenize`. Metrics go to "
             "OUT/metrics.jsonl, checkpoints to OUT/checkpoints/. Multi-GPU: "
-            "torchrun --nproc_per_node=N -m pipelines.cli train --config FILE"
+            "torchrun --nproc_per_node=N -m gristmill.cli train --config FILE"
         ),
     )
     p.add_argument("--config", required=True, metavar="FILE", help="YAML file with a `train:` section, or the section itself")

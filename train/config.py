@@ -8,10 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import Field, field_validator
 
-from pipelines.config import ConfigError, Section, load_yaml, parse_config
+from gristmill.config import Section, load_yaml, with_overrides
 
 
 class ModelSection(Section):
@@ -99,32 +98,12 @@ class TrainConfig(Section):
     eval: EvalSection = Field(default_factory=EvalSection)
 
 
-def apply_override(data: dict, assignment: str) -> None:
-    """Set `a.b.c=value` (value parsed as YAML; list items by index) in a raw config dict."""
-    key, sep, raw = assignment.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. data.batch_size=16")
-    value = yaml.safe_load(raw) if raw else ""
-    node = data
-    parts = key.split(".")
-    for part in parts[:-1]:
-        if isinstance(node, list):
-            node = node[int(part)]
-        else:
-            node = node.setdefault(part, {})
-    last = parts[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
 def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
     """Load the `train:` section (or the whole file); file paths are relative to the file, overrides to the cwd."""
     data = load_yaml(path)
     if isinstance(data.get("train"), dict):
         data = data["train"]
-    config = parse_config(data, str(path), model=TrainConfig)
+    config = TrainConfig.parse(data, str(path))
     base = Path(path).resolve().parent
     resolve = lambda p: p if "://" in p or Path(p).is_absolute() else str(base / p)
     for ref in config.data.train:
@@ -135,16 +114,3 @@ def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfi
     if config.init_from:
         config.init_from = resolve(config.init_from)
     return with_overrides(config, overrides, path)
-
-
-def with_overrides(config, overrides: list[str], path):
-    """`config` with `--set KEY=VALUE` assignments applied and validated again (the same model)."""
-    if not overrides:
-        return config
-    data = config.model_dump()
-    for assignment in overrides:
-        try:
-            apply_override(data, assignment)
-        except (IndexError, ValueError, TypeError, AttributeError):
-            raise ConfigError(f"--set {assignment!r}: no such place in the config") from None
-    return parse_config(data, f"{path} with --set", model=type(config))

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 from tokenizer.shards import TokenShards
 
 MIX_CHUNK = 4096

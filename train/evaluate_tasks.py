@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 from train.generate import generate_ids
 from train.model import GPT
 

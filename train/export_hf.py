@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 from tokenizer.train import CHAT_TOKENS, EOT, PAD, TOKENIZER_FILE, load_tokenizer
 from train import chat, checkpoint
 from train.model import GPT

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 from train import checkpoint
 from train.config import TrainConfig
 from train.data import PackedStream, StreamingLoader, TokenSplit, eval_batches, eval_sample, split_batch

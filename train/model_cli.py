@@ -74,7 +74,7 @@ def register(sub) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from pipelines.errors import GristmillError
+    from gristmill.errors import GristmillError
     from tokenizer.train import load_tokenizer
     from train.chat import ChatTemplate
     from train.checkpoint import load_model

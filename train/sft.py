@@ -25,12 +25,12 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from pipelines.config import Section, load_yaml, parse_config
-from pipelines.errors import GristmillError
+from gristmill.config import Section, load_yaml, with_overrides
+from gristmill.errors import GristmillError
 from tokenizer.train import load_tokenizer
 from train import checkpoint
 from train.chat import ROLES, ChatTemplate
-from train.config import CheckpointSection, EvalSection, OptimizerSection, ScheduleSection, with_overrides
+from train.config import CheckpointSection, EvalSection, OptimizerSection, ScheduleSection
 from train.model import GPT, GPTConfig
 
 IGNORE_INDEX = -100
@@ -83,7 +83,7 @@ def load_finetune_config(path: str | Path, overrides: list[str] = ()) -> Finetun
     data = load_yaml(path)
     if isinstance(data.get("finetune"), dict):
         data = data["finetune"]
-    config = parse_config(data, str(path), model=FinetuneConfig)
+    config = FinetuneConfig.parse(data, str(path))
     base = Path(path).resolve().parent
     resolve = lambda p: p if "://" in p or Path(p).is_absolute() else str(base / p)
     config.init_from, config.tokenizer, config.out_dir = map(resolve, (config.init_from, config.tokenizer, config.out_dir))

@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 import xxhash
 from tqdm import tqdm
 
-from pipelines.dataset_manifest import load_manifest
-from pipelines.errors import GristmillError
+from gristmill.dataset import load_manifest
+from gristmill.errors import GristmillError
 
 # Above this many bytes of Parquet (kept + rejected), rows are sampled unless --sample says otherwise.
 FULL_LOAD_LIMIT_BYTES = 512 * 1024 * 1024

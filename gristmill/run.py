@@ -18,8 +18,9 @@ from pathlib import Path
 
 from pydantic import Field
 
-from pipelines.config import CurateConfig, Section, canonical_json, load_yaml, parse_config
-from pipelines.errors import GristmillError
+from gristmill.config import Section, canonical_json, load_yaml
+from pipelines.config import CurateConfig
+from gristmill.errors import GristmillError
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def load_run_config(path: str | Path, output_root: str | None = None) -> RunConf
     curate_output = (raw.get("curate") or {}).get("output") or {}
     if "dir" in curate_output:
         raise GristmillError(f"{path}: in a run config the dataset goes to <output_root>/dataset; remove curate.output.dir")
-    config = parse_config(raw, str(path), model=RunConfig)
+    config = RunConfig.parse(raw, str(path))
     config.curate = load_config(path)  # resolves input paths relative to the config file
     if output_root:
         config.output_root = str(Path(output_root).resolve())
@@ -134,10 +135,9 @@ def _run_report(config: RunConfig, paths: RunPaths, beam_args) -> None:
 
 
 def _run_tokenizer(config: RunConfig, paths: RunPaths, beam_args) -> None:
-    from pipelines.config import parse_config as parse
     from tokenizer.train import TokenizerTrainConfig, train_tokenizer
 
-    options = parse(config.tokenizer, "tokenizer", model=TokenizerTrainConfig)
+    options = TokenizerTrainConfig.parse(config.tokenizer, "tokenizer")
     train_tokenizer(paths.dataset, paths.tokenizer, options)
 
 

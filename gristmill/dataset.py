@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 
 FORMAT = "gristmill-dataset-v1"
 MANIFEST = "manifest.json"

@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pipelines.run import STAGES
+    from gristmill.run import STAGES
 
     parser = sub.add_parser(
         "run",
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args) -> int:
-    from pipelines.run import format_summary, load_run_config, run_chain
+    from gristmill.run import format_summary, load_run_config, run_chain
 
     config = load_run_config(args.config, args.output_root)
     summary = run_chain(config, args.only, args.beam_args)

@@ -11,11 +11,11 @@ import importlib
 import logging
 import sys
 
-from pipelines.errors import GristmillError
+from gristmill.errors import GristmillError
 
 # Modules with a `register(subparsers)` function, in the order their commands are listed.
 COMMAND_MODULES = [
-    "pipelines.run_cli",
+    "gristmill.run_cli",
     "pipelines.curate_cli",
     "quality.classifier_cli",
     "quality.report_cli",
