@@ -1,7 +1,9 @@
-"""The `gristmill` command: one subcommand per stage, plus `run` for the whole chain.
+"""The `gristmill` command: `run` for the whole chain, and one subcommand per stage.
 
-Each package registers its own subcommands; heavy imports happen inside the
-handlers so `gristmill --help` stays fast.
+Each package registers its own subcommands in its `cli` module; heavy imports
+happen inside the handlers so `gristmill --help` stays fast. Every command with
+a config section takes `--config FILE`, repeatable `--set KEY=VALUE` and its
+path flags.
 """
 
 from __future__ import annotations
@@ -11,17 +13,50 @@ import importlib
 import logging
 import sys
 
+from gristmill.config import add_config_options
 from gristmill.errors import GristmillError
 
-# Modules with a `register(subparsers)` function, in the order their commands are listed.
+# Modules with a `register(subparsers)` function, in the order their commands are listed after `run`.
 COMMAND_MODULES = [
-    "gristmill.run_cli",
-    "pipelines.curate_cli",
-    "quality.classifier_cli",
-    "quality.report_cli",
+    "pipelines.cli",
+    "quality.cli",
     "tokenizer.cli",
     "train.cli",
 ]
+
+
+def register_run(sub: argparse._SubParsersAction) -> None:
+    from gristmill.run import STAGES  # no stage is imported by it
+
+    parser = sub.add_parser(
+        "run",
+        help="curate -> report (gate) -> tokenizer train -> tokenize -> train, from one config",
+        description=(
+            "Run the whole chain from one YAML config (sections: output_root, curate, report, tokenizer, "
+            "tokenize, train), every section validated before any stage starts. Every stage writes under "
+            "output_root; a stage whose outputs are complete for the same config is skipped (and says so); "
+            "training resumes from its latest checkpoint. Beam pipeline options for the curate stage go after `--`."
+        ),
+        epilog="example: gristmill run --config configs/sample.yaml --set train.schedule.max_steps=50",
+    )
+    add_config_options(parser, "run", "train.schedule.max_steps=50", required=True,
+                       config_help="run config (see README: The run config)")
+    parser.add_argument(
+        "--only", nargs="+", choices=STAGES, metavar="STAGE",
+        help=f"run just these stages (of {', '.join(STAGES)}), e.g. from a scheduler task",
+    )
+    parser.add_argument("--output-root", metavar="DIR", help="override the config's output_root")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from gristmill.run import format_summary, run_chain
+    from gristmill.run_config import load_run_config
+
+    config = load_run_config(args.config, args.output_root, args.overrides)
+    summary = run_chain(config, args.only, args.beam_args)
+    print(format_summary(summary))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level (Beam included)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    register_run(sub)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser

@@ -107,3 +107,30 @@ def with_overrides(config: Section, overrides: list[str], origin) -> Section:
     for assignment in overrides:
         apply_override(data, assignment)
     return type(config).parse(data, f"{origin} with --set")
+
+
+def section_data(path: str | Path, name: str) -> dict:
+    """The `name:` section of the YAML file at `path`, or the whole file when it is just that section."""
+    data = load_yaml(path)
+    section = data.get(name)
+    return section if isinstance(section, dict) else data
+
+
+def load_section(model: type[Section], path: str | Path | None, name: str, overrides: list[str] = ()) -> Section:
+    """`model` from the `name:` section of `path` (the defaults when no file is given), then `--set` overrides."""
+    origin = str(path) if path else "defaults"
+    config = model.parse(section_data(path, name) if path else {}, origin)
+    return with_overrides(config, overrides, origin)
+
+
+def add_config_options(parser, name: str, example: str, required: bool = False, config_help: str | None = None) -> None:
+    """The `--config FILE` and `--set KEY=VALUE` options of every command with a config section."""
+    parser.add_argument(
+        "--config", required=required, metavar="FILE",
+        help=config_help or f"YAML file with a `{name}:` section, or the section itself (see README: Config reference)"
+        + ("" if required else "; without it every key has its default"),
+    )
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help=f"override a key, value parsed as YAML (repeatable; list items by index), e.g. --set {example}",
+    )

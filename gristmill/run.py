@@ -15,12 +15,13 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import Field
-
-from gristmill.config import Section, canonical_json, load_yaml
-from pipelines.config import CurateConfig
+from gristmill.config import canonical_json
 from gristmill.errors import GristmillError
+
+if TYPE_CHECKING:
+    from gristmill.run_config import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,26 +32,6 @@ ALWAYS_RUN = {"report", "train"}
 STATE_FILE = "run-state.json"
 
 
-class ReportSection(Section):
-    gate: bool = Field(default=True, description="stop the run when a critical expectation fails")
-    sample: int | None = Field(default=None, ge=1, description="validate rows on a seeded sample of N documents")
-
-
-class TokenizeSection(Section):
-    shard_tokens: int | None = Field(default=None, ge=1)
-    batch_docs: int | None = Field(default=None, ge=1)
-    workers: int = Field(default=1, ge=1)
-
-
-class RunConfig(Section):
-    output_root: str = Field(default="runs/default", description="every stage writes below it")
-    curate: CurateConfig
-    report: ReportSection = Field(default_factory=ReportSection)
-    tokenizer: dict = Field(default_factory=dict, description="tokenizer training options (gristmill tokenizer train)")
-    tokenize: TokenizeSection = Field(default_factory=TokenizeSection)
-    train: dict = Field(default_factory=dict, description="the train config; its data paths and out_dir are set by the run")
-
-
 class RunPaths:
     def __init__(self, root: Path):
         self.root = root
@@ -58,41 +39,24 @@ class RunPaths:
         self.tokenizer = root / "tokenizer"
         self.tokens = root / "tokens"
         self.train = root / "train"
-        self.train_config = root / "train-config.yaml"
         self.state = root / STATE_FILE
-
-
-def load_run_config(path: str | Path, output_root: str | None = None) -> RunConfig:
-    """The run config; `output_root` (relative to the cwd) overrides the file's (relative to the file)."""
-    from pipelines.config import load_config
-
-    raw = load_yaml(path)
-    if "curate" not in raw:
-        raise GristmillError(f"{path}: a run config needs a `curate:` section (see README: gristmill run)")
-    curate_output = (raw.get("curate") or {}).get("output") or {}
-    if "dir" in curate_output:
-        raise GristmillError(f"{path}: in a run config the dataset goes to <output_root>/dataset; remove curate.output.dir")
-    config = RunConfig.parse(raw, str(path))
-    config.curate = load_config(path)  # resolves input paths relative to the config file
-    if output_root:
-        config.output_root = str(Path(output_root).resolve())
-    else:
-        config.output_root = str((Path(path).resolve().parent / config.output_root).resolve())
-    config.curate.output.dir = str(Path(config.output_root) / "dataset")
-    return config
 
 
 def _hash(*parts) -> str:
     return hashlib.sha256(canonical_json(parts).encode()).hexdigest()[:16]
 
 
+# Train keys the run sets itself (gristmill.run_config.SET_BY_RUN): they follow from output_root, where the state lives.
+TRAIN_PATHS = {"out_dir": True, "data": {"train": True, "val": True}}
+
+
 def stage_keys(config: RunConfig) -> dict[str, str]:
     """Each stage's key: its settings chained with the keys of what it reads."""
     curate = _hash("curate", config.curate.model_dump(mode="json"))
     report = _hash("report", curate, config.report.model_dump(mode="json"))
-    tokenizer = _hash("tokenizer", curate, config.tokenizer)
+    tokenizer = _hash("tokenizer", curate, config.tokenizer.model_dump(mode="json"))
     tokenize = _hash("tokenize", tokenizer, config.tokenize.model_dump(mode="json"))
-    train = _hash("train", tokenize, config.train)
+    train = _hash("train", tokenize, config.train.model_dump(mode="json", exclude=TRAIN_PATHS))
     return {"curate": curate, "report": report, "tokenizer": tokenizer, "tokenize": tokenize, "train": train}
 
 
@@ -135,35 +99,24 @@ def _run_report(config: RunConfig, paths: RunPaths, beam_args) -> None:
 
 
 def _run_tokenizer(config: RunConfig, paths: RunPaths, beam_args) -> None:
-    from tokenizer.train import TokenizerTrainConfig, train_tokenizer
+    from tokenizer.train import train_tokenizer
 
-    options = TokenizerTrainConfig.parse(config.tokenizer, "tokenizer")
-    train_tokenizer(paths.dataset, paths.tokenizer, options)
+    train_tokenizer(paths.dataset, paths.tokenizer, config.tokenizer)
 
 
 def _run_tokenize(config: RunConfig, paths: RunPaths, beam_args) -> None:
     from tokenizer.tokenize import tokenize_dataset
 
-    options = {k: v for k, v in config.tokenize.model_dump().items() if v is not None}
-    tokenize_dataset(paths.tokenizer, paths.dataset, paths.tokens, **options)
+    tokenize_dataset(paths.tokenizer, paths.dataset, paths.tokens, **config.tokenize.model_dump())
 
 
 def _run_train(config: RunConfig, paths: RunPaths, beam_args) -> None:
-    import yaml
-
-    from train.config import load_train_config
     from train.loop import train
 
-    section = json.loads(json.dumps(config.train))
-    section.setdefault("data", {})["train"] = [str(paths.tokens)]
-    section["data"].pop("val", None)
-    section["out_dir"] = str(paths.train)
-    paths.train_config.write_text(yaml.safe_dump({"train": section}, sort_keys=False))
-    train_config = load_train_config(paths.train_config)
     resume = (paths.train / "checkpoints").is_dir() and any((paths.train / "checkpoints").iterdir())
     if resume:
         print("  resuming training from its latest checkpoint")
-    train(train_config, resume=resume)
+    train(config.train, resume=resume)
 
 
 RUNNERS = {

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from gristmill.config import Section, canonical_json, load_yaml
+from gristmill.config import Section, canonical_json, section_data, with_overrides
 from quality.classifier import ClassifierThresholds
 from quality.c4 import C4Thresholds
 from quality.fineweb import FineWebThresholds
@@ -212,14 +212,15 @@ class CurateConfig(Section):
         return hashlib.sha256(canonical_json(work).encode()).hexdigest()[:16]
 
 
-def load_config(path: str | Path) -> CurateConfig:
+def load_config(path: str | Path, overrides: list[str] = ()) -> CurateConfig:
     """Load a curate config; a `curate:` section is used when the file also holds other stages."""
-    data = load_yaml(path)
-    if "curate" in data and isinstance(data["curate"], dict):
-        data = data["curate"]
-    config = CurateConfig.parse(data, str(path))
-    # Relative input and output paths are relative to the config file, so a config travels with its data.
-    base = Path(path).resolve().parent
+    config = CurateConfig.parse(section_data(path, "curate"), str(path))
+    resolve_paths(config, Path(path).resolve().parent)
+    return with_overrides(config, overrides, path)
+
+
+def resolve_paths(config: CurateConfig, base: Path) -> None:
+    """Relative input and output paths are relative to the config file (`base`), so a config travels with its data."""
     for source in config.inputs:
         if "://" not in source.path and not Path(source.path).is_absolute():
             source.path = os.path.normpath(base / source.path)
@@ -234,4 +235,3 @@ def load_config(path: str | Path) -> CurateConfig:
     lists.domain_lists, lists.url_lists, lists.ut1_lists = (
         [str(base / p) for p in paths] for paths in (lists.domain_lists, lists.url_lists, lists.ut1_lists)
     )
-    return config

@@ -2,6 +2,9 @@
 
 import json
 import shutil
+import subprocess
+import sys
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -9,7 +12,8 @@ import yaml
 
 from gristmill.cli import main
 from gristmill.errors import GristmillError
-from gristmill.run import load_run_config, stage_keys
+from gristmill.run import stage_keys
+from gristmill.run_config import load_run_config
 
 TINY = {
     "output_root": "out",
@@ -92,3 +96,82 @@ def test_gate_failure_stops_the_chain(tmp_path, repo, capsys):
     captured = capsys.readouterr()
     assert "quality gate failed" in captured.err and "curate: up to date" in captured.out
     assert not (tmp_path / "out" / "tokenizer").exists()
+
+
+# A typo in every section, nested keys and list items included: (where it goes, the misspelt key).
+TYPOS = [
+    ("", "output_rot"),
+    ("curate", "lenght"),
+    ("curate.near_dup", "treshold"),
+    ("curate.inputs.0", "nmae"),
+    ("curate.pii.email", "actoin"),
+    ("report", "gat"),
+    ("tokenizer", "vocab_sise"),
+    ("tokenize", "workrs"),
+    ("train", "modle"),
+    ("train.model", "n_layers"),
+    ("train.data", "batch_sise"),
+]
+
+
+def with_typos(*typos) -> dict:
+    data = json.loads(json.dumps(TINY))
+    data["curate"]["pii"] = {"email": {"action": "redact"}}
+    for where, key in typos:
+        node = data
+        for part in filter(None, where.split(".")):
+            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        node[key] = 1
+    return data
+
+
+@pytest.mark.parametrize("where,key", TYPOS)
+def test_a_typo_anywhere_names_the_file_the_key_and_the_allowed_keys(tmp_path, where, key):
+    path = write_config(tmp_path, with_typos((where, key)))
+    with pytest.raises(GristmillError) as err:
+        load_run_config(path)
+    dotted = f"{where}.{key}" if where else key
+    assert f"{path}: unknown key '{dotted}'; allowed keys here:" in str(err.value)
+    assert "train-config.yaml" not in str(err.value)
+
+
+def test_run_with_typos_fails_in_under_2s_before_any_stage(tmp_path, repo):
+    """The whole command, as a user runs it: every typo reported at once, nothing written."""
+    shutil.copy(repo / "sample" / "web.jsonl", tmp_path / "web.jsonl")
+    path = write_config(tmp_path, with_typos(*TYPOS))
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "gristmill.cli", "run", "--config", str(path)],
+                          capture_output=True, text=True, cwd=repo, timeout=60)
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 2, proc.stderr
+    for where, key in TYPOS:
+        dotted = f"{where}.{key}" if where else key
+        assert f"{path}: unknown key '{dotted}'" in proc.stderr
+    assert "running" not in proc.stdout
+    assert not (tmp_path / "out").exists()
+    assert seconds < 2.0, f"{seconds:.2f}s"
+
+
+def test_run_sets_the_train_paths_and_resolves_the_users_relative_to_the_file(tmp_path, repo):
+    data = json.loads(json.dumps(TINY))
+    data["train"]["init_from"] = "base/run"
+    config = load_run_config(write_config(tmp_path, data))
+    assert config.train.init_from == str(tmp_path / "base/run")
+    assert [r.path for r in config.train.data.train] == [str(tmp_path / "out" / "tokens")]
+    assert config.train.out_dir == str(tmp_path / "out" / "train")
+    data["train"]["out_dir"] = "mine"
+    with pytest.raises(GristmillError, match="remove train.out_dir"):
+        load_run_config(write_config(tmp_path, data))
+    with pytest.raises(GristmillError, match="remove train.data.train"):
+        load_run_config(write_config(tmp_path, TINY), overrides=["train.data.train=elsewhere"])
+
+
+def test_set_overrides_any_section_and_changes_only_the_keys_downstream(tmp_path):
+    path = write_config(tmp_path, TINY)
+    base = stage_keys(load_run_config(path))
+    config = load_run_config(path, overrides=["tokenize.workers=2", "train.model.n_layer=2"])
+    assert config.tokenize.workers == 2 and config.train.model.n_layer == 2
+    keys = stage_keys(config)
+    assert [keys[s] == base[s] for s in ("curate", "report", "tokenizer", "tokenize", "train")] == [True] * 3 + [False] * 2
+    with pytest.raises(GristmillError, match="unknown key 'tokenize.wrokers'"):
+        load_run_config(path, overrides=["tokenize.wrokers=2"])

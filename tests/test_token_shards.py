@@ -173,7 +173,7 @@ def test_eval_without_held_out_docs_says_so(tok_dir, dataset_dir):
 
 def test_cli_train_eval_tokenize(tmp_path, dataset_dir, capsys):
     tok = tmp_path / "tok"
-    assert main(["tokenizer", "train", "--dataset", str(dataset_dir), "--output", str(tok), "--vocab-size", "500", "--val-fraction", "0.2"]) == 0
+    assert main(["tokenizer", "train", "--dataset", str(dataset_dir), "--output", str(tok), "--set", "vocab_size=500", "--set", "val_fraction=0.2"]) == 0
     assert json.loads((tok / "tokenizer_meta.json").read_text())["vocab_size"] == 500
     report = tmp_path / "eval.json"
     assert main(["tokenizer", "eval", "--tokenizer", str(tok), "--dataset", str(dataset_dir), "--compare", str(tok), "--json", str(report)]) == 0
@@ -182,7 +182,7 @@ def test_cli_train_eval_tokenize(tmp_path, dataset_dir, capsys):
     assert json.loads(report.read_text())["groups"][0]["bytes_per_token"][0] > 1
     assert main(["tokenize", "--tokenizer", str(tok), "--dataset", str(dataset_dir), "--output", str(tmp_path / "tokens")]) == 0
     assert TokenShards.open(tmp_path / "tokens").manifest["splits"]["val"]["docs"] > 0
-    assert main(["tokenizer", "train", "--dataset", str(dataset_dir), "--output", str(tok), "--vocab-size", "10"]) == 2
+    assert main(["tokenizer", "train", "--dataset", str(dataset_dir), "--output", str(tok), "--set", "vocab_size=10"]) == 2
     assert "vocab_size" in capsys.readouterr().err
 
 

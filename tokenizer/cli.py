@@ -6,28 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from gristmill.errors import GristmillError
+from gristmill.config import add_config_options, load_section
 
 
 def _train(args) -> int:
-    from pydantic import ValidationError
+    from tokenizer.config import TokenizerTrainConfig
+    from tokenizer.train import train_tokenizer
 
-    from gristmill.config import describe_validation_error
-    from tokenizer.train import TokenizerTrainConfig, train_tokenizer
-
-    options = {
-        "vocab_size": args.vocab_size,
-        "min_frequency": args.min_frequency,
-        "split_pattern": args.split_pattern,
-        "sample_bytes": args.sample_bytes,
-        "max_doc_chars": args.max_doc_chars,
-        "seed": args.seed,
-        "val_fraction": args.val_fraction,
-    }
-    try:
-        config = TokenizerTrainConfig(**{k: v for k, v in options.items() if v is not None})
-    except ValidationError as err:
-        raise GristmillError(describe_validation_error(err, TokenizerTrainConfig, "options")) from None
+    config = load_section(TokenizerTrainConfig, args.config, "tokenizer", args.overrides)
     meta = train_tokenizer(args.dataset, args.output, config)
     sample = meta["sample"]
     print(
@@ -49,25 +35,17 @@ def _eval(args) -> int:
 
 
 def _tokenize(args) -> int:
+    from tokenizer.config import TokenizeConfig
     from tokenizer.tokenize import tokenize_dataset
 
-    manifest = tokenize_dataset(
-        args.tokenizer,
-        args.dataset,
-        args.output,
-        val_fraction=args.val_fraction,
-        shard_tokens=args.shard_tokens,
-        batch_docs=args.batch_docs,
-        workers=args.workers,
-    )
+    config = load_section(TokenizeConfig, args.config, "tokenize", args.overrides)
+    manifest = tokenize_dataset(args.tokenizer, args.dataset, args.output, **config.model_dump())
     for split, info in manifest["splits"].items():
         print(f"{split}: {info['docs']} docs, {info['tokens']:,} tokens ({manifest['dtype']}) in {len(info['shards'])} shard(s)")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from tokenizer.tokenize import DEFAULT_BATCH_DOCS, DEFAULT_SHARD_TOKENS
-
     tok = sub.add_parser("tokenizer", help="train or evaluate a byte-level BPE tokenizer on a curated dataset")
     tok_sub = tok.add_subparsers(dest="tokenizer_command", required=True, metavar="ACTION")
 
@@ -75,17 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train a byte-level BPE on a dataset's training split",
         description="Train a byte-level BPE (HF tokenizers) with special tokens <|endoftext|> (id 0) and <|pad|> (id 1) "
-        "on a seeded sample of the dataset's training split; writes TOKDIR/tokenizer.json and tokenizer_meta.json.",
+        "on a seeded sample of the dataset's training split; writes TOKDIR/tokenizer.json and tokenizer_meta.json. "
+        "Settings come from --config and --set (README: Config reference, `tokenizer`; an unknown key lists the allowed ones).",
     )
     train.add_argument("--dataset", required=True, metavar="DIR", help="curated dataset directory (read through its manifest.json)")
     train.add_argument("--output", required=True, metavar="TOKDIR", help="directory to write tokenizer.json and tokenizer_meta.json into")
-    train.add_argument("--vocab-size", type=int, metavar="N", help="vocabulary size, special tokens included (default 32000)")
-    train.add_argument("--min-frequency", type=int, metavar="N", help="merge only pairs seen at least N times (default 2)")
-    train.add_argument("--split-pattern", metavar="REGEX", help="pre-tokenizer split regex (default: the GPT-4 cl100k pattern)")
-    train.add_argument("--sample-bytes", type=int, metavar="N", help="at most N UTF-8 bytes of training text (default 1e9)")
-    train.add_argument("--max-doc-chars", type=int, metavar="N", help="cut each document to N characters (default 100000)")
-    train.add_argument("--seed", type=int, help="seed of the document sample (default 0)")
-    train.add_argument("--val-fraction", type=float, metavar="F", help="fraction of documents held out by id hash, never trained on (default 0.01)")
+    add_config_options(train, "tokenizer", "vocab_size=8192")
     train.set_defaults(handler=_train)
 
     ev = tok_sub.add_parser(
@@ -105,13 +78,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tokenize",
         help="encode a dataset into memory-mapped token shards with a train/val split",
         description="Encode every kept document, append <|endoftext|> after each, and write TOKENS/{train,val}/part-NNNNN.bin "
-        "(flat uint16 tokens when the vocabulary fits, else uint32) with .idx.npy document offsets and manifest.json.",
+        "(flat uint16 tokens when the vocabulary fits, else uint32) with .idx.npy document offsets and manifest.json. "
+        "Settings come from --config and --set (README: Config reference, `tokenize`; an unknown key lists the allowed ones).",
     )
     tz.add_argument("--tokenizer", required=True, metavar="TOKDIR", help="trained tokenizer directory")
     tz.add_argument("--dataset", required=True, metavar="DIR", help="curated dataset directory")
     tz.add_argument("--output", required=True, metavar="TOKENS", help="token directory to write (a previous one is replaced)")
-    tz.add_argument("--val-fraction", type=float, metavar="F", help="fraction of documents in the validation split (default: the tokenizer's)")
-    tz.add_argument("--shard-tokens", type=int, default=DEFAULT_SHARD_TOKENS, metavar="N", help=f"start a new shard after about N tokens (default {DEFAULT_SHARD_TOKENS})")
-    tz.add_argument("--batch-docs", type=int, default=DEFAULT_BATCH_DOCS, metavar="N", help=f"documents per encode_batch_fast call (default {DEFAULT_BATCH_DOCS})")
-    tz.add_argument("--workers", type=int, default=1, metavar="N", help="encoding processes; 1 = the Rust threads of encode_batch_fast in this process (default 1, the faster on 2 cores)")
+    add_config_options(tz, "tokenize", "workers=2")
     tz.set_defaults(handler=_tokenize)

@@ -17,49 +17,16 @@ from typing import Iterator
 
 import pyarrow.compute as pc
 import xxhash
-from pydantic import Field, field_validator
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from tqdm import tqdm
 
-from gristmill.config import Section
 from gristmill.errors import GristmillError
+from tokenizer.config import CHAT_TOKENS, DEFAULT_SPLIT_PATTERN, EOT, PAD, SPECIAL_TOKENS, TokenizerTrainConfig  # noqa: F401
 from tokenizer.dataset import SPLIT_RULE, Dataset, is_val, texts_of, val_threshold
 
-EOT = "<|endoftext|>"
-PAD = "<|pad|>"
-# Role markers of the chat template (train/chat.py), reserved now so a pretrained model can be
-# fine-tuned on instructions without growing its vocabulary.
-CHAT_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
-SPECIAL_TOKENS = [EOT, PAD, *CHAT_TOKENS]
 TOKENIZER_FILE = "tokenizer.json"
 META_FILE = "tokenizer_meta.json"
 META_FORMAT = "gristmill-tokenizer-v1"
-
-# The GPT-4 (cl100k) split: contractions, letter runs with one leading non-letter,
-# numbers in groups of at most three digits, punctuation runs, newlines, spaces.
-DEFAULT_SPLIT_PATTERN = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
-    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
-
-
-class TokenizerTrainConfig(Section):
-    vocab_size: int = Field(default=32_000, ge=256 + len(SPECIAL_TOKENS), description="target vocabulary size, special tokens included")
-    min_frequency: int = Field(default=2, ge=1, description="a pair must occur this often to be merged")
-    split_pattern: str = Field(default=DEFAULT_SPLIT_PATTERN, description="pre-tokenizer regex; BPE never merges across its matches")
-    sample_bytes: int = Field(default=1_000_000_000, ge=1, description="UTF-8 bytes of training text at most")
-    max_doc_chars: int = Field(default=100_000, ge=1, description="each document is cut to this many characters")
-    seed: int = Field(default=0, ge=0, description="seed of the document sample")
-    val_fraction: float = Field(default=0.01, ge=0.0, lt=1.0, description="documents held out (never trained on)")
-
-    @field_validator("split_pattern")
-    @classmethod
-    def _compiles(cls, pattern: str) -> str:
-        try:
-            pre_tokenizers.Split(Regex(pattern), behavior="isolated")
-        except Exception as err:  # tokenizers raises a bare Exception for a bad regex
-            raise ValueError(f"split_pattern is not a valid regex: {err}") from None
-        return pattern
 
 
 def new_tokenizer(split_pattern: str) -> Tokenizer:

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from gristmill.config import Section, load_yaml, with_overrides
+from gristmill.config import Section, section_data, with_overrides
 
 
 class ModelSection(Section):
@@ -100,11 +100,13 @@ class TrainConfig(Section):
 
 def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
     """Load the `train:` section (or the whole file); file paths are relative to the file, overrides to the cwd."""
-    data = load_yaml(path)
-    if isinstance(data.get("train"), dict):
-        data = data["train"]
-    config = TrainConfig.parse(data, str(path))
-    base = Path(path).resolve().parent
+    config = TrainConfig.parse(section_data(path, "train"), str(path))
+    resolve_paths(config, Path(path).resolve().parent)
+    return with_overrides(config, overrides, path)
+
+
+def resolve_paths(config: TrainConfig, base: Path) -> None:
+    """Relative paths in `config` made relative to `base`, the config file's folder."""
     resolve = lambda p: p if "://" in p or Path(p).is_absolute() else str(base / p)
     for ref in config.data.train:
         ref.path = resolve(ref.path)
@@ -113,4 +115,3 @@ def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfi
     config.out_dir = resolve(config.out_dir)
     if config.init_from:
         config.init_from = resolve(config.init_from)
-    return with_overrides(config, overrides, path)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from gristmill.config import Section, load_yaml, with_overrides
+from gristmill.config import Section, section_data, with_overrides
 from gristmill.errors import GristmillError
 from tokenizer.train import load_tokenizer
 from train import checkpoint
@@ -80,10 +80,7 @@ class FinetuneConfig(Section):
 
 def load_finetune_config(path: str | Path, overrides: list[str] = ()) -> FinetuneConfig:
     """The `finetune:` section (or the whole file); paths relative to the file, overrides' to the cwd."""
-    data = load_yaml(path)
-    if isinstance(data.get("finetune"), dict):
-        data = data["finetune"]
-    config = FinetuneConfig.parse(data, str(path))
+    config = FinetuneConfig.parse(section_data(path, "finetune"), str(path))
     base = Path(path).resolve().parent
     resolve = lambda p: p if "://" in p or Path(p).is_absolute() else str(base / p)
     config.init_from, config.tokenizer, config.out_dir = map(resolve, (config.init_from, config.tokenizer, config.out_dir))

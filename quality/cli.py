@@ -1,10 +1,17 @@
-"""`gristmill quality train-classifier`: train the fastText quality classifier."""
+"""`gristmill report` (validate a dataset, write its HTML report) and `gristmill quality train-classifier`."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from gristmill.errors import GristmillError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _register_quality(sub)
+    _register_report(sub)
+
 
 INPUTS_HELP = (
     "JSONL (.jsonl/.jsonl.gz, one document per line, text in --text-field), "
@@ -12,7 +19,7 @@ INPUTS_HELP = (
 )
 
 
-def register(subparsers) -> None:
+def _register_quality(subparsers) -> None:
     quality = subparsers.add_parser("quality", help="quality tools: train the fastText quality classifier")
     sub = quality.add_subparsers(dest="quality_command", required=True, metavar="QUALITY_COMMAND")
     train = sub.add_parser(
@@ -36,7 +43,7 @@ def register(subparsers) -> None:
     train.add_argument("--lr", type=float, default=0.5, help="fastText learning rate (default: 0.5)")
     train.add_argument("--dim", type=int, default=64, help="fastText vector size (default: 64)")
     train.add_argument("--threads", type=int, default=1, help="fastText threads; 1 gives a reproducible model (default: 1)")
-    train.set_defaults(handler=_train)
+    train.set_defaults(handler=_train_classifier)
 
 
 def _read_all(paths: list[str], text_field: str, what: str) -> list[str]:
@@ -53,7 +60,7 @@ def _read_all(paths: list[str], text_field: str, what: str) -> list[str]:
     return texts
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train_classifier(args: argparse.Namespace) -> int:
     from quality.classifier import train_classifier
 
     if not 0.0 < args.heldout < 1.0:
@@ -79,4 +86,44 @@ def _train(args: argparse.Namespace) -> int:
     print(f"trained on {report.train_positive} positive and {report.train_negative} negative examples")
     print(report.heldout.summary())
     print(f"model written to {report.output}")
+    return 0
+
+
+def _register_report(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "report",
+        help="validate a dataset with Great Expectations and write DIR/report/index.html",
+        description=(
+            "Validate a curated dataset against expectations derived from its own config and manifest "
+            "(unique ids, length bounds, allowed languages, quality thresholds, no leftover PII, shard "
+            "checksums, conservation of counts) and write DIR/report/: index.html (one self-contained page "
+            "with the funnel and plots), validation_results.json and the GX Data Docs."
+        ),
+        epilog="example: gristmill report out/ --gate",
+    )
+    parser.add_argument("dir", metavar="DIR", help="dataset directory (holds manifest.json)")
+    parser.add_argument("--gate", action="store_true",
+                        help="exit 1, naming each failed critical expectation, when any fails")
+    parser.add_argument("--sample", type=int, metavar="N",
+                        help="check rows on a seeded sample of about N documents instead of all "
+                             "(default: all, or a 100,000-document sample when the shards exceed 512 MB); "
+                             "checksums, counts and id uniqueness always cover every document")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    parser.set_defaults(handler=_report)
+
+
+def _report(args) -> int:
+    from quality.report import build_report
+
+    report = build_report(args.dir, sample=args.sample, seed=args.seed)
+    failed = report.failed_critical
+    print(f"report: {report.index}")
+    print(f"  {len(report.outcomes) - len([o for o in report.outcomes if not o.success])} of {len(report.outcomes)} expectations hold"
+          f" ({report.view.mode} validation)")
+    for outcome in report.outcomes:
+        if not outcome.success:
+            print(f"  FAILED ({outcome.check.severity}) {outcome.message}", file=sys.stderr if args.gate else sys.stdout)
+    if args.gate and failed:
+        print(f"gristmill report: gate failed: {len(failed)} critical expectation(s) failed", file=sys.stderr)
+        return 1
     return 0

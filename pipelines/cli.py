@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gristmill.config import add_config_options, load_section
+
 FORMATS = ["auto", "jsonl", "parquet", "text", "html", "warc"]
 
 
@@ -14,22 +16,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="read, clean, deduplicate and filter sources into a sharded dataset",
         description=(
             "Run the curation pipeline. With only --input and --output it uses the defaults; "
-            "--config FILE (YAML) gives full control, and --input/--output override the file's. "
+            "--config FILE (YAML) and --set KEY=VALUE set any key, and --input/--output override the file's paths. "
             "Beam pipeline options go after `--` (default: DirectRunner, multi-process, all cores)."
         ),
-        epilog="example: gristmill curate --input web.jsonl.gz books/ --output out/ -- --direct_num_workers=4",
+        epilog="example: gristmill curate --input web.jsonl.gz books/ --output out/ --set output.shard_bytes=1000000 -- --direct_num_workers=4",
     )
-    parser.add_argument("--config", metavar="FILE", help="YAML config (see README: Config reference)")
+    add_config_options(parser, "curate", "near_dup.threshold=0.7")
     parser.add_argument(
         "--input", nargs="+", metavar="PATH",
-        help="files, directories or globs; local paths or fsspec URLs (s3://, gs://, file://)",
+        help="files, directories or globs; local paths or fsspec URLs (s3://, gs://, file://); replace the config's inputs",
     )
     parser.add_argument("--output", metavar="DIR", help="dataset directory to write (data/, rejected/, errors/, manifest.json)")
     parser.add_argument(
         "--format", choices=FORMATS, default="auto",
         help="format of every --input (default: detected from each file name)",
     )
-    parser.add_argument("--shard-bytes", type=int, metavar="N", help="text bytes per shard (default 256 MiB)")
     parser.add_argument(
         "--fresh", action="store_true",
         help="ignore the staged work of an earlier, interrupted run with the same config and start over",
@@ -38,16 +39,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args):
-    from pipelines.config import CurateConfig, load_config
+    """The config file (or the defaults) with --set applied, then the path flags."""
+    from pipelines.config import CurateConfig, SourceConfig, load_config
 
-    config = load_config(args.config) if args.config else CurateConfig.parse({}, "defaults")
+    if args.config:
+        config = load_config(args.config, args.overrides)
+    else:
+        config = load_section(CurateConfig, None, "curate", args.overrides)
     if args.input:
-        config.inputs = CurateConfig.parse({"inputs": [{"path": p, "format": args.format} for p in args.input]}).inputs
+        config.inputs = [SourceConfig(path=p, format=args.format) for p in args.input]
     if args.output:
         config.output.dir = args.output
-    if args.shard_bytes:
-        config.output.shard_bytes = args.shard_bytes
-    return CurateConfig.parse(config.model_dump(), args.config or "command line")
+    return config
 
 
 def summary(manifest: dict, out_dir: str) -> str:
