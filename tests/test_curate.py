@@ -148,6 +148,23 @@ def test_bad_config_names_the_key_and_the_allowed_values(curate, tmp_path, capsy
         load_config(config)
 
 
+def test_set_and_the_path_flags_override_the_config(tmp_path):
+    from gristmill.cli import build_parser
+    from pipelines.cli import config_from_args
+
+    config = tmp_path / "c.yaml"
+    config.write_text("inputs: [x.jsonl]\noutput: {dir: result}\nnear_dup: {threshold: 0.9}\n")
+    args = build_parser().parse_args(["curate", "--config", str(config), "--set", "near_dup.threshold=0.7",
+                                      "--set", "output.shard_bytes=4096", "--input", "a.txt", "b.txt", "--format", "text"])
+    loaded = config_from_args(args)
+    assert loaded.near_dup.threshold == 0.7 and loaded.output.shard_bytes == 4096
+    assert [(s.path, s.format) for s in loaded.inputs] == [("a.txt", "text"), ("b.txt", "text")]
+    assert loaded.output.dir == str(tmp_path / "result")
+    args = build_parser().parse_args(["curate", "--input", "a.txt", "--set", "near_dup.treshold=0.7"])
+    with pytest.raises(ConfigError, match="defaults with --set: unknown key 'near_dup.treshold'.*threshold"):
+        config_from_args(args)
+
+
 def test_config_paths_are_relative_to_the_config_file(curate, inputs, tmp_path):
     config = tmp_path / "conf" / "c.yaml"
     config.parent.mkdir()

@@ -144,3 +144,17 @@ def test_missing_manifest_names_the_file(tmp_path):
 def test_load_tokenizer_without_file_names_it(tmp_path):
     with pytest.raises(GristmillError, match="tokenizer.json"):
         load_tokenizer(tmp_path)
+
+
+def test_options_come_from_a_config_section_and_set(repo, tmp_path):
+    from gristmill.config import ConfigError, load_section
+    from tokenizer.config import TokenizeConfig
+
+    run_config = repo / "configs" / "sample.yaml"  # its `tokenizer:` section
+    config = load_section(TokenizerTrainConfig, run_config, "tokenizer", ["seed=3"])
+    assert (config.vocab_size, config.min_frequency, config.seed) == (2048, 2, 3)
+    assert load_section(TokenizeConfig, None, "tokenize", ["workers=2"]).workers == 2
+    alone = tmp_path / "tok.yaml"
+    alone.write_text("vocab_sise: 300\n")
+    with pytest.raises(ConfigError, match=f"{alone}: unknown key 'vocab_sise'; allowed keys here: .*vocab_size"):
+        load_section(TokenizerTrainConfig, alone, "tokenizer")
