@@ -19,7 +19,12 @@ FAMILIES: list[RuleFamily] = [gopher_repetition.FAMILY, gopher_quality.FAMILY, c
 
 
 def register(family: RuleFamily) -> RuleFamily:
-    """Add `family` at the end of the chain; its name and column prefix must be new."""
+    """Add `family` at the end of the chain at run time; its name and column prefix must be new.
+
+    The chain, the Arrow schema and the report see it from then on; the `quality:`
+    config model (`pipelines.config.QualityConfig`) is built from `FAMILIES` at
+    import, so a family that belongs in the config is listed there instead.
+    """
     for known in FAMILIES:
         if family.name == known.name or family.prefix == known.prefix:
             raise ValueError(f"rule family {family.name!r} (prefix {family.prefix!r}) clashes with {known.name!r}")

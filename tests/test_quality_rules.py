@@ -42,7 +42,8 @@ def test_split_words():
 
 def test_gopher_word_count():
     assert gq_rule(prose(50)) is None
-    assert gopher_quality.FAMILY.judge(gopher_quality.FAMILY.signals(prose(49), None, None, GQ), GQ) == ("gopher_quality:word_count", "49")
+    s = gopher_quality.FAMILY.signals(prose(49), None, None, GQ)
+    assert gopher_quality.FAMILY.judge(s, GQ) == ("gopher_quality:word_count", "49")
     assert gq_rule(prose(50) + " ." * 10) is None  # punctuation is not a word
 
 
