@@ -312,12 +312,11 @@ def main():
             if n == 13:
                 judge13, planted13 = judge, planted
                 cpu = timed(judge, clean, args.repeat)
-                from quality.rule_chain import apply_rules
+                from quality.rule_chain import FAMILIES, apply_rules
                 from pipelines.config import QualityConfig
 
                 q = QualityConfig()
-                enabled = {f: getattr(q, f) for f in ("gopher_repetition", "gopher_quality", "c4", "fineweb")
-                           if getattr(q, f).enabled}
+                enabled = {f.name: getattr(q, f.name) for f in FAMILIES if getattr(q, f.name).enabled}
                 rules_cpu = timed(lambda d: apply_rules(d["text"], enabled, "en"), clean, args.repeat)
                 print(f"\n  judge throughput (CPU s, best of {args.repeat}): {len(clean) / cpu:,.0f} docs/s, "
                       f"{mb / cpu:.1f} MB/s per core")

@@ -39,7 +39,6 @@ from datatrove.pipeline.filters import (  # noqa: E402
     GopherRepetitionFilter,
 )
 
-from quality import text_stats, vocabulary  # noqa: E402
 from quality_docs import load_documents  # noqa: E402
 
 FAMILIES = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
@@ -65,13 +64,27 @@ def judges(package: str):
     t = {"gopher_repetition": gr.GopherRepetitionThresholds(), "gopher_quality": gq.GopherQualityThresholds(),
          "c4": c4.C4Thresholds(), "fineweb": fineweb.FineWebThresholds()}
     default = {family: t[family] for family in FAMILIES if family != "c4"}  # C4 is off by default
-    return {
+    chains = {
         "chain (default: no C4)": lambda text: chain.apply_rules(text, default),
         "chain (all four)": lambda text: chain.apply_rules(text, t),
-        "gopher_repetition": lambda text: gr.judge(gr.signals(text), t["gopher_repetition"]),
-        "gopher_quality": lambda text: gq.judge(gq.signals(text), t["gopher_quality"]),
-        "c4": lambda text: c4.clean(text, t["c4"]),
-        "fineweb": lambda text: fineweb.judge(fineweb.signals(text, t["fineweb"]), t["fineweb"]),
+    }
+    if not hasattr(chain, "FAMILIES"):  # before the one family protocol (issue 17): one signature per family
+        return {
+            **chains,
+            "gopher_repetition": lambda text: gr.judge(gr.signals(text), t["gopher_repetition"]),
+            "gopher_quality": lambda text: gq.judge(gq.signals(text), t["gopher_quality"]),
+            "c4": lambda text: c4.clean(text, t["c4"]),
+            "fineweb": lambda text: fineweb.judge(fineweb.signals(text, t["fineweb"]), t["fineweb"]),
+        }
+
+    def verdict(family, th):  # the rejection, as the old judges return it
+        return lambda text: family.judge(family.signals(text, None, None, th), th)
+
+    families = {family.name: family for family in chain.FAMILIES}
+    return {
+        **chains,
+        **{name: verdict(families[name], t[name]) for name in ("gopher_repetition", "gopher_quality", "fineweb")},
+        "c4": lambda text: families["c4"].apply(text, None, None, t["c4"]),  # (kept text, signals, rejection)
     }
 
 
@@ -86,9 +99,14 @@ def datatrove_filters():
 
 
 def empty_caches():
-    text_stats._CHUNKS = text_stats._Chunks()
-    text_stats._sentence_role.cache_clear()
-    vocabulary._VOCAB = vocabulary._Vocabulary()
+    """Empty the caches of both copies, so neither pass profits from an earlier one (older baselines have none)."""
+    for package in ("quality", "quality_baseline"):
+        stats, vocab = sys.modules.get(f"{package}.text_stats"), sys.modules.get(f"{package}.vocabulary")
+        if hasattr(stats, "_CHUNKS"):
+            stats._CHUNKS = stats._Chunks()
+            stats._sentence_role.cache_clear()
+        if hasattr(vocab, "_VOCAB"):
+            vocab._VOCAB = vocab._Vocabulary()
 
 
 def one_pass(fn, texts) -> float:

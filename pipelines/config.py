@@ -7,15 +7,12 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, create_model, field_validator, model_validator
 
 from gristmill.config import Section, canonical_json, section_data, with_overrides
 from quality.classifier import ClassifierThresholds
-from quality.c4 import C4Thresholds
-from quality.fineweb import FineWebThresholds
-from quality.gopher_quality import GopherQualityThresholds
-from quality.gopher_repetition import GopherRepetitionThresholds
 from quality.langid import LanguageThresholds
+from quality.rule_chain import FAMILIES
 from quality.pii import PiiSettings
 from quality.bias import BiasSettings
 from quality.decontamination import DecontaminationSettings
@@ -78,53 +75,17 @@ class UrlFilterConfig(UrlFilterSettings):
         return self.active
 
 
-class LanguageConfig(LanguageThresholds):
-    """fastText language ID; see `quality.langid`."""
-
-    enabled: bool = True
-
-
-class ClassifierConfig(ClassifierThresholds):
-    """fastText quality classifier; see `quality.classifier`. Off by default: it needs a trained model."""
-
-    enabled: bool = False
-
-    @model_validator(mode="after")
-    def _model_when_enabled(self):
-        if self.enabled and not self.model_path:
-            raise ValueError("classifier.enabled needs classifier.model_path (train one with `gristmill quality train-classifier`)")
-        return self
-
-
-class GopherRepetitionConfig(GopherRepetitionThresholds):
-    enabled: bool = True
-
-
-class GopherQualityConfig(GopherQualityThresholds):
-    enabled: bool = True
-
-
-class C4Config(C4Thresholds):
-    """Off by default: C4 rewrites documents (drops every line without a terminal mark), which guts hard-wrapped text."""
-
-    enabled: bool = False
-
-
-class FineWebConfig(FineWebThresholds):
-    enabled: bool = True
-
-
-class QualityConfig(Section):
-    """The rule families, applied in this order; see `quality.rule_chain`."""
-
-    gopher_repetition: GopherRepetitionConfig = Field(default_factory=GopherRepetitionConfig)
-    gopher_quality: GopherQualityConfig = Field(default_factory=GopherQualityConfig)
-    c4: C4Config = Field(default_factory=C4Config)
-    fineweb: FineWebConfig = Field(default_factory=FineWebConfig)
-    unsegmented_languages: list[str] = Field(
+QualityConfig = create_model(
+    "QualityConfig",
+    __base__=Section,
+    __doc__="The rule families, one key each (its thresholds model), in the chain's order; see `quality.rule_chain`.",
+    __module__=__name__,
+    **{family.name: (family.thresholds, Field(default_factory=family.thresholds)) for family in FAMILIES},
+    unsegmented_languages=(list[str], Field(
         default_factory=lambda: ["zh", "ja", "th", "lo", "km", "my", "bo"],
         description="languages written without spaces between words: the word-based rules skip their documents",
-    )
+    )),
+)
 
 
 class NearDupConfig(Section):
@@ -151,18 +112,6 @@ class NearDupConfig(Section):
         return self
 
 
-class PiiConfig(PiiSettings):
-    """PII detection and redaction; see `quality.pii`. Every entity type is redacted by default."""
-
-    enabled: bool = True
-
-
-class BiasConfig(BiasSettings):
-    """Flagged-words signal and the representation / removal audit; see `quality.bias`."""
-
-    enabled: bool = True
-
-
 class HtmlConfig(Section):
     """How HTML pages (html files, WARC responses) become text; see `pipelines.html_text`."""
 
@@ -187,12 +136,12 @@ class CurateConfig(Section):
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
     url_filter: UrlFilterConfig = Field(default_factory=UrlFilterConfig)
     decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
-    language: LanguageConfig = Field(default_factory=LanguageConfig)
+    language: LanguageThresholds = Field(default_factory=LanguageThresholds)
     quality: QualityConfig = Field(default_factory=QualityConfig)
-    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
+    classifier: ClassifierThresholds = Field(default_factory=ClassifierThresholds)
     near_dup: NearDupConfig = Field(default_factory=NearDupConfig)
-    pii: PiiConfig = Field(default_factory=PiiConfig)
-    bias: BiasConfig = Field(default_factory=BiasConfig)
+    pii: PiiSettings = Field(default_factory=PiiSettings)
+    bias: BiasSettings = Field(default_factory=BiasSettings)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
     @field_validator("inputs", mode="before")

@@ -1,4 +1,4 @@
-"""The quality-rules stage: Gopher repetition, Gopher quality, C4, FineWeb (`quality.rule_chain`).
+"""The quality-rules stage: the registered rule families (Gopher repetition, Gopher quality, C4, FineWeb; `quality.rule_chain`).
 
 Adds the signals of each family it reaches as typed columns (none for documents
 in `quality.unsegmented_languages`, which the word-based rules cannot judge); C4 (when enabled)
@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 
 from pipelines.stage import DocStage, Verdict
-from quality.rule_chain import ORDER, apply_rules
+from quality.rule_chain import FAMILIES, apply_rules
 from quality.rule_family import Thresholds
 
 
@@ -34,7 +34,7 @@ class QualityRulesStage(DocStage):
 
     def __init__(self, config):
         """`config` is the `quality` config section; families with `enabled: false` are skipped."""
-        enabled = {family: getattr(config, family) for family in ORDER if getattr(config, family).enabled}
+        enabled = {f.name: getattr(config, f.name) for f in FAMILIES if getattr(config, f.name).enabled}
         unsegmented = frozenset(config.unsegmented_languages)
         super().__init__(functools.partial(make_quality_judge, enabled, unsegmented))
         self.families = list(enabled)

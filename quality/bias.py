@@ -29,9 +29,11 @@ _WORD = re.compile(r"\w+(?:['’]\w+)*")
 
 
 class BiasSettings(BaseModel):
-    """What the bias judge and the audit need; `pipelines.config.BiasConfig` extends it."""
+    """The `bias` config section: what the bias judge and the audit need."""
 
     model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="run the stage")
 
     max_flagged_ratio: float | None = Field(
         default=None, ge=0.0, le=1.0,

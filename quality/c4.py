@@ -1,8 +1,8 @@
 """C4 cleaning (Raffel et al. 2020, section 2.2), line by line, then page rules.
 
-Unlike the other families, C4 changes the text: `clean(text, t)` drops the lines
-that fail a line rule and returns the kept lines joined by newlines, with the
-signals `c4_lines_removed` and `c4_sentences`. Page rules reject the whole
+Unlike the other families, C4 changes the text: it drops the lines that fail a
+line rule, and `rewrite` returns the kept lines joined by newlines; the signals
+are `c4_lines_removed` and `c4_sentences`. Page rules reject the whole
 document: "lorem ipsum" or a curly bracket in a line that survived the line
 rules, or fewer than `min_sentences` sentences in the kept lines.
 
@@ -25,11 +25,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from quality.rule_family import Rejection, Thresholds
+from quality.rule_family import Rejection, Rule, RuleFamily, Thresholds
 from quality.text_stats import count_sentences
 
-FAMILY = "c4"
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
+_PAGE_RULE, _KEPT_TEXT = "page_rule", "kept_text"  # working values of `C4.signals`, not columns
 POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 
 VARIANTS = {
@@ -53,6 +53,10 @@ VARIANTS = {
 
 
 class C4Thresholds(Thresholds):
+    enabled: bool = Field(
+        default=False,
+        description="off by default: C4 rewrites documents (drops every line without a terminal mark), which guts hard-wrapped text",
+    )
     variant: Literal["paper", "tfds"] = Field(default="paper", description="paper values or the TFDS code's")
     min_words_per_line: int = Field(default=3, ge=0)
     min_sentences: int = Field(default=5, ge=0, description="in the kept lines; fewer rejects the page")
@@ -94,21 +98,41 @@ def _line_kept(line: str, t: C4Thresholds, end_marks: tuple[str, ...]) -> tuple[
     return line, None
 
 
-def clean(text: str, t: C4Thresholds) -> tuple[str, dict, Rejection]:
-    """(cleaned text, signals, rejection or None); the text is unchanged when the page is rejected."""
-    end_marks = tuple(t.end_marks)
-    lines = text.splitlines()
-    kept: list[str] = []
-    sentences = 0
-    for index, raw in enumerate(lines):
-        line, page_rule = _line_kept(raw.strip(), t, end_marks)
-        if page_rule:
-            signals = {"c4_lines_removed": None, "c4_sentences": None}
-            return text, signals, (f"{FAMILY}:{page_rule}", f"line {index + 1}: {raw.strip()[:200]}")
-        if line is not None:
-            kept.append(line)
-            sentences += count_sentences(line)
-    signals = {"c4_lines_removed": len(lines) - len(kept), "c4_sentences": sentences}
-    if sentences < t.min_sentences:
-        return text, signals, (f"{FAMILY}:too_few_sentences", str(sentences))
-    return "\n".join(kept).strip(), signals, None
+class C4(RuleFamily):
+    """Line cleaning, then page rules; the kept lines are the text the later families and the dataset see."""
+
+    name = "c4"
+    prefix = "c4"
+    thresholds = C4Thresholds
+    columns = {"lines_removed": int, "sentences": int}  # sentences: in the kept lines
+    rules = (Rule("sentences", min="min_sentences", name="too_few_sentences"),)
+
+    def signals(self, text: str, words: list[str] | None, lang: str | None, t: C4Thresholds) -> dict:
+        """The columns, plus working values: the kept text, and the page rule a line triggered (null columns then)."""
+        end_marks = tuple(t.end_marks)
+        lines = text.splitlines()
+        kept: list[str] = []
+        sentences = 0
+        for index, raw in enumerate(lines):
+            line, page_rule = _line_kept(raw.strip(), t, end_marks)
+            if page_rule:
+                rejection = (f"{self.name}:{page_rule}", f"line {index + 1}: {raw.strip()[:200]}")
+                return {"c4_lines_removed": None, "c4_sentences": None, _PAGE_RULE: rejection}
+            if line is not None:
+                kept.append(line)
+                sentences += count_sentences(line)
+        return {
+            "c4_lines_removed": len(lines) - len(kept),
+            "c4_sentences": sentences,
+            _PAGE_RULE: None,
+            _KEPT_TEXT: "\n".join(kept).strip(),
+        }
+
+    def judge(self, signals: dict, t: C4Thresholds) -> Rejection:
+        return signals[_PAGE_RULE] or super().judge(signals, t)
+
+    def rewrite(self, text: str, signals: dict) -> str:
+        return signals[_KEPT_TEXT]
+
+
+FAMILY = C4()

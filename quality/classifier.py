@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 POSITIVE = "positive"
 NEGATIVE = "negative"
@@ -30,9 +30,11 @@ _SPACE = re.compile(r"\s+")
 
 
 class ClassifierThresholds(BaseModel):
-    """What the keep/reject decision needs; `pipelines.config.ClassifierConfig` adds `enabled`."""
+    """The `classifier` config section: what the keep/reject decision needs."""
 
     model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=False, description="run the stage; off by default, as it needs a trained model (`model_path`)")
 
     model_path: str | None = Field(default=None, description="model from `gristmill quality train-classifier`")
     label: str = Field(
@@ -45,6 +47,12 @@ class ClassifierThresholds(BaseModel):
         le=100.0,
         description="keep the best P percent of documents by score instead of using `threshold`",
     )
+
+    @model_validator(mode="after")
+    def _model_when_enabled(self):
+        if self.enabled and not self.model_path:
+            raise ValueError("classifier.enabled needs classifier.model_path (train one with `gristmill quality train-classifier`)")
+        return self
 
 
 def prepare(text: str) -> str:

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from quality.rule_family import Rejection, Thresholds, detail
+from quality.rule_family import Rule, RuleFamily, Thresholds
 from quality.text_stats import TERMINAL_PUNCTUATION, find_duplicates, ratio, split_words
-
-FAMILY = "fineweb"
 
 
 class FineWebThresholds(Thresholds):
@@ -24,27 +22,30 @@ class FineWebThresholds(Thresholds):
     max_newline_word_ratio: float = Field(default=0.3, ge=0, description="newlines per word")
 
 
-def signals(text: str, t: FineWebThresholds, words: list[str] | None = None) -> dict:
-    """The family's signals (the short-line length is a threshold); `words` as in the other families."""
-    words = split_words(text) if words is None else words
-    lines = [line for line in text.split("\n") if line.strip()]
-    return {
-        "fw_line_punct_ratio": ratio(sum(line[-1:] in TERMINAL_PUNCTUATION for line in lines), len(lines)),
-        "fw_short_line_ratio": ratio(sum(len(line) <= t.short_line_chars for line in lines), len(lines)),
-        "fw_dup_line_char_ratio": ratio(find_duplicates(lines)[1], len(text) - text.count("\n")),
-        "fw_newline_word_ratio": ratio(text.count("\n"), len(words)),
-    }
+class FineWeb(RuleFamily):
+    """Rules in datatrove's order."""
 
-
-def judge(s: dict, t: FineWebThresholds) -> Rejection:
-    """The first failing rule, in datatrove's order."""
-    checks = (
-        ("line_punct_ratio", s["fw_line_punct_ratio"] < t.min_line_punct_ratio),
-        ("short_line_ratio", s["fw_short_line_ratio"] > t.max_short_line_ratio),
-        ("dup_line_char_ratio", s["fw_dup_line_char_ratio"] > t.max_dup_line_char_ratio),
-        ("newline_word_ratio", s["fw_newline_word_ratio"] > t.max_newline_word_ratio),
+    name = "fineweb"
+    prefix = "fw"
+    thresholds = FineWebThresholds
+    columns = dict.fromkeys(("line_punct_ratio", "short_line_ratio", "dup_line_char_ratio", "newline_word_ratio"), float)
+    rules = (
+        Rule("line_punct_ratio", min="min_line_punct_ratio"),
+        Rule("short_line_ratio", max="max_short_line_ratio"),
+        Rule("dup_line_char_ratio", max="max_dup_line_char_ratio"),
+        Rule("newline_word_ratio", max="max_newline_word_ratio"),
     )
-    for rule, failed in checks:
-        if failed:
-            return f"{FAMILY}:{rule}", detail(s[f"fw_{rule}"])
-    return None
+
+    def signals(self, text: str, words: list[str] | None, lang: str | None, t: FineWebThresholds) -> dict:
+        """The short-line length is a threshold, `short_line_chars`."""
+        words = split_words(text) if words is None else words
+        lines = [line for line in text.split("\n") if line.strip()]
+        return {
+            "fw_line_punct_ratio": ratio(sum(line[-1:] in TERMINAL_PUNCTUATION for line in lines), len(lines)),
+            "fw_short_line_ratio": ratio(sum(len(line) <= t.short_line_chars for line in lines), len(lines)),
+            "fw_dup_line_char_ratio": ratio(find_duplicates(lines)[1], len(text) - text.count("\n")),
+            "fw_newline_word_ratio": ratio(text.count("\n"), len(words)),
+        }
+
+
+FAMILY = FineWeb()

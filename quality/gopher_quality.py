@@ -11,11 +11,9 @@ import numpy as np
 from pydantic import Field
 
 from quality import vocabulary
-from quality.rule_family import Rejection, Thresholds, detail
+from quality.rule_family import Rule, RuleFamily, Thresholds
 from quality.stop_words import GOPHER_ENGLISH, stop_words_for
 from quality.text_stats import is_symbol_word, ratio, split_words
-
-FAMILY = "gopher_quality"
 
 
 class GopherQualityThresholds(Thresholds):
@@ -38,48 +36,57 @@ def has_letter(word: str) -> bool:
     return any(c.isalpha() for c in word)
 
 
-def signals(text: str, words: list[str] | None = None, lang: str | None = None) -> dict:
-    """The family's signals; `words` may be passed when the caller has already split `text`.
+class GopherQuality(RuleFamily):
+    """Rules in the paper's order; a null stop-word count (no list for the language) passes."""
 
-    `lang` picks the stop-word list; a language without one gets a null stop-word count.
-    """
-    words = split_words(text) if words is None else words
-    stops = stop_words_for(lang)
-    if stops is None:
-        stop_count = None
-    elif stops is GOPHER_ENGLISH:  # exact tokens, as the paper and datatrove match them
-        stop_count = len(stops.intersection(words))
-    else:
-        stop_count = len(stops.intersection(map(str.lower, words)))
-    ids = vocabulary.ids(words)  # each question below is asked once per distinct word
-    real = ~vocabulary.table(is_symbol_word, bool)[ids]
-    real_count = int(np.count_nonzero(real))
-    lines = text.splitlines()
-    return {
-        "gq_word_count": real_count,
-        "gq_mean_word_length": ratio(int(vocabulary.table(len, np.int64)[ids][real].sum()), real_count),
-        "gq_hash_ratio": ratio(text.count("#"), len(words)),
-        "gq_ellipsis_ratio": ratio(text.count("...") + text.count("…"), len(words)),
-        "gq_bullet_lines_ratio": ratio(sum(line.lstrip().startswith(("•", "-")) for line in lines), len(lines)),
-        "gq_ellipsis_lines_ratio": ratio(sum(line.rstrip().endswith(("...", "…")) for line in lines), len(lines)),
-        "gq_alpha_words_ratio": ratio(int(np.count_nonzero(vocabulary.table(has_letter, bool)[ids])), len(words)),
-        "gq_stop_words": stop_count,
+    name = "gopher_quality"
+    prefix = "gq"
+    thresholds = GopherQualityThresholds
+    columns = {
+        "word_count": int,  # words with a character that is not punctuation or a symbol
+        "mean_word_length": float,
+        "hash_ratio": float,  # '#' per token
+        "ellipsis_ratio": float,  # '...' and '…' per token
+        "bullet_lines_ratio": float,
+        "ellipsis_lines_ratio": float,
+        "alpha_words_ratio": float,  # tokens with a letter
+        "stop_words": int,  # distinct stop words of the document's language present
     }
-
-
-def judge(s: dict, t: GopherQualityThresholds) -> Rejection:
-    """The first failing rule, in the paper's order."""
-    checks = (
-        ("word_count", s["gq_word_count"] < t.min_words or s["gq_word_count"] > t.max_words),
-        ("mean_word_length", not t.min_mean_word_length <= s["gq_mean_word_length"] <= t.max_mean_word_length),
-        ("hash_ratio", s["gq_hash_ratio"] > t.max_hash_ratio),
-        ("ellipsis_ratio", s["gq_ellipsis_ratio"] > t.max_ellipsis_ratio),
-        ("bullet_lines_ratio", s["gq_bullet_lines_ratio"] > t.max_bullet_lines_ratio),
-        ("ellipsis_lines_ratio", s["gq_ellipsis_lines_ratio"] > t.max_ellipsis_lines_ratio),
-        ("alpha_words_ratio", s["gq_alpha_words_ratio"] < t.min_alpha_words_ratio),
-        ("stop_words", s["gq_stop_words"] is not None and s["gq_stop_words"] < t.min_stop_words),
+    rules = (
+        Rule("word_count", min="min_words", max="max_words"),
+        Rule("mean_word_length", min="min_mean_word_length", max="max_mean_word_length"),
+        Rule("hash_ratio", max="max_hash_ratio"),
+        Rule("ellipsis_ratio", max="max_ellipsis_ratio"),
+        Rule("bullet_lines_ratio", max="max_bullet_lines_ratio"),
+        Rule("ellipsis_lines_ratio", max="max_ellipsis_lines_ratio"),
+        Rule("alpha_words_ratio", min="min_alpha_words_ratio"),
+        Rule("stop_words", min="min_stop_words"),
     )
-    for rule, failed in checks:
-        if failed:
-            return f"{FAMILY}:{rule}", detail(s[f"gq_{rule}"])
-    return None
+
+    def signals(self, text: str, words: list[str] | None, lang: str | None, t: GopherQualityThresholds) -> dict:
+        """`lang` picks the stop-word list; a language without one gets a null stop-word count."""
+        words = split_words(text) if words is None else words
+        stops = stop_words_for(lang)
+        if stops is None:
+            stop_count = None
+        elif stops is GOPHER_ENGLISH:  # exact tokens, as the paper and datatrove match them
+            stop_count = len(stops.intersection(words))
+        else:
+            stop_count = len(stops.intersection(map(str.lower, words)))
+        ids = vocabulary.ids(words)  # each question below is asked once per distinct word
+        real = ~vocabulary.table(is_symbol_word, bool)[ids]
+        real_count = int(np.count_nonzero(real))
+        lines = text.splitlines()
+        return {
+            "gq_word_count": real_count,
+            "gq_mean_word_length": ratio(int(vocabulary.table(len, np.int64)[ids][real].sum()), real_count),
+            "gq_hash_ratio": ratio(text.count("#"), len(words)),
+            "gq_ellipsis_ratio": ratio(text.count("...") + text.count("…"), len(words)),
+            "gq_bullet_lines_ratio": ratio(sum(line.lstrip().startswith(("•", "-")) for line in lines), len(lines)),
+            "gq_ellipsis_lines_ratio": ratio(sum(line.rstrip().endswith(("...", "…")) for line in lines), len(lines)),
+            "gq_alpha_words_ratio": ratio(int(np.count_nonzero(vocabulary.table(has_letter, bool)[ids])), len(words)),
+            "gq_stop_words": stop_count,
+        }
+
+
+FAMILY = GopherQuality()

@@ -15,10 +15,9 @@ import re
 from pydantic import Field
 
 from quality.ngrams import NgramCounts
-from quality.rule_family import Rejection, Thresholds, detail
+from quality.rule_family import Rule, RuleFamily, Thresholds
 from quality.text_stats import find_duplicates, ratio, split_words
 
-FAMILY = "gopher_repetition"
 TOP_NGRAMS = (2, 3, 4)
 DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
 _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
@@ -41,27 +40,6 @@ class GopherRepetitionThresholds(Thresholds):
     max_dup_10gram_char_frac: float = Field(default=0.10, ge=0, le=1)
 
 
-def signals(text: str, words: list[str] | None = None) -> dict:
-    """The family's signals; `words` may be passed when the caller has already split `text`."""
-    words = split_words(text) if words is None else words
-    paragraphs = _PARAGRAPH_BREAK.split(text.strip())
-    lines = _LINE_BREAK.split(text)
-    dup_paras, dup_para_chars = find_duplicates(paragraphs)
-    dup_lines, dup_line_chars = find_duplicates(lines)
-    out = {
-        "gr_dup_para_frac": ratio(dup_paras, len(paragraphs)),
-        "gr_dup_para_char_frac": ratio(dup_para_chars, len(text)),
-        "gr_dup_line_frac": ratio(dup_lines, len(lines)),
-        "gr_dup_line_char_frac": ratio(dup_line_chars, len(text)),
-    }
-    ngrams = NgramCounts(words)
-    for n in TOP_NGRAMS:
-        out[f"gr_top_{n}gram_char_frac"] = ratio(ngrams.top_chars(n), len(text))
-    for n in DUP_NGRAMS:
-        out[f"gr_dup_{n}gram_char_frac"] = ratio(ngrams.dup_chars(n), len(text))
-    return out
-
-
 RULES = (
     ["dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac"]
     + [f"top_{n}gram_char_frac" for n in TOP_NGRAMS]
@@ -69,10 +47,33 @@ RULES = (
 )
 
 
-def judge(s: dict, t: GopherRepetitionThresholds) -> Rejection:
-    """The first failing rule: paragraphs, lines, top n-grams, duplicate n-grams."""
-    for rule in RULES:
-        value = s[f"gr_{rule}"]
-        if value > getattr(t, f"max_{rule}"):
-            return f"{FAMILY}:{rule}", detail(value)
-    return None
+class GopherRepetition(RuleFamily):
+    """Rules in order: paragraphs, lines, top n-grams, duplicate n-grams; each signal at most `max_<signal>`."""
+
+    name = "gopher_repetition"
+    prefix = "gr"
+    thresholds = GopherRepetitionThresholds
+    columns = dict.fromkeys(RULES, float)
+    rules = tuple(Rule(rule, max=f"max_{rule}") for rule in RULES)
+
+    def signals(self, text: str, words: list[str] | None, lang: str | None, t: GopherRepetitionThresholds) -> dict:
+        words = split_words(text) if words is None else words
+        paragraphs = _PARAGRAPH_BREAK.split(text.strip())
+        lines = _LINE_BREAK.split(text)
+        dup_paras, dup_para_chars = find_duplicates(paragraphs)
+        dup_lines, dup_line_chars = find_duplicates(lines)
+        out = {
+            "gr_dup_para_frac": ratio(dup_paras, len(paragraphs)),
+            "gr_dup_para_char_frac": ratio(dup_para_chars, len(text)),
+            "gr_dup_line_frac": ratio(dup_lines, len(lines)),
+            "gr_dup_line_char_frac": ratio(dup_line_chars, len(text)),
+        }
+        ngrams = NgramCounts(words)
+        for n in TOP_NGRAMS:
+            out[f"gr_top_{n}gram_char_frac"] = ratio(ngrams.top_chars(n), len(text))
+        for n in DUP_NGRAMS:
+            out[f"gr_dup_{n}gram_char_frac"] = ratio(ngrams.dup_chars(n), len(text))
+        return out
+
+
+FAMILY = GopherRepetition()

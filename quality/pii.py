@@ -51,12 +51,14 @@ def _policy(value):
 
 
 class PiiSettings(BaseModel):
-    """What the PII judge needs; `pipelines.config.PiiConfig` extends it with pipeline keys.
+    """The `pii` config section: every entity type is redacted by default.
 
     Each entity key takes a policy mapping or just its action: `email: keep`.
     """
 
     model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="run the stage")
 
     email: EntityPolicy = Field(default_factory=EntityPolicy)
     phone: EntityPolicy = Field(default_factory=EntityPolicy)
@@ -88,6 +90,10 @@ class PiiSettings(BaseModel):
 
     def policy(self, entity: str) -> EntityPolicy:
         return getattr(self, entity.lower())
+
+    def redacted(self) -> list[str]:
+        """The entity keys whose values are replaced in the text: every action but `keep` (`reject` redacts too)."""
+        return [key for key in COLUMNS_BY_KEY if self.policy(key).action != "keep"]
 
 
 COLUMNS_BY_KEY = {entity.lower(): column for entity, column in COLUMNS.items()}
@@ -121,7 +127,8 @@ def apply_policies(text: str, settings: PiiSettings) -> tuple[str, dict[str, int
     counts = {column: 0 for column in COLUMNS.values()}
     for span in spans:
         counts[COLUMNS[span.entity]] += 1
-    redacted = redact(text, [s for s in spans if settings.policy(s.entity).action != "keep"])
+    redacted_keys = settings.redacted()
+    redacted = redact(text, [s for s in spans if s.entity.lower() in redacted_keys])
     rejection = None
     for entity in ENTITIES:
         policy, n = settings.policy(entity), counts[COLUMNS[entity]]

@@ -7,7 +7,7 @@ import json
 import fasttext
 import pytest
 
-from pipelines.config import CurateConfig, LanguageConfig
+from pipelines.config import CurateConfig
 from pipelines.language_stage import LanguageStage
 from stage_support import run_stage
 from quality.langid import LanguageIdentifier, LanguageThresholds, bundled_model_path, language_verdict
@@ -105,7 +105,7 @@ def _doc(doc_id: str, text: str) -> dict:
 def test_stage_routes_documents(corpora):
     en, fr = sentences(corpora, "en", 2), sentences(corpora, "fr", 1)
     docs = [_doc("en0", en[0]), _doc("en1", en[1]), _doc("fr0", fr[0])]
-    config = LanguageConfig(allowed=["en"], min_score=0.65)
+    config = LanguageThresholds(allowed=["en"], min_score=0.65)
     kept, rejected = run_stage(LanguageStage(config), docs)
     assert [(d["id"], d["lang"], d["lang_score"] >= 0.65) for d in kept] == [("en0", "en", True), ("en1", "en", True)]
     assert [(d["id"], d["reason"], d["detail"], d["lang"]) for d in rejected] == [("fr0", "language:not_allowed", "fr", "fr")]
@@ -116,7 +116,7 @@ def test_stage_rejects_low_scores_when_all_languages_allowed(corpora):
     lang, score = LanguageIdentifier().predict(text)
     assert score < 0.65, f"expected an unsure prediction for noise, got {lang} {score}"
     docs = [_doc("de0", sentences(corpora, "de", 1)[0]), _doc("noise", text)]
-    kept, rejected = run_stage(LanguageStage(LanguageConfig()), docs)
+    kept, rejected = run_stage(LanguageStage(LanguageThresholds()), docs)
     assert [(d["id"], d["lang"]) for d in kept] == [("de0", "de")]
     assert [(d["id"], d["reason"], d["detail"]) for d in rejected] == [("noise", "language:low_score", f"{score:.4f}")]
 
@@ -124,7 +124,7 @@ def test_stage_rejects_low_scores_when_all_languages_allowed(corpora):
 def test_stage_loads_a_custom_model_from_config(corpora, glotlid_style_model):
     docs = [_doc(f"fi{i}", t) for i, t in enumerate(sentences(corpora, "fi", 3))]
     docs += [_doc("fr0", sentences(corpora, "fr", 1)[0])]
-    config = LanguageConfig(model_path=str(glotlid_style_model), allowed=["fin"], min_score=0.0)
+    config = LanguageThresholds(model_path=str(glotlid_style_model), allowed=["fin"], min_score=0.0)
     kept, rejected = run_stage(LanguageStage(config), docs)
     assert [(d["id"], d["lang"]) for d in kept] == [("fi0", "fin_Latn"), ("fi1", "fin_Latn"), ("fi2", "fin_Latn")]
     assert [(d["id"], d["reason"], d["detail"]) for d in rejected] == [("fr0", "language:not_allowed", "fra_Latn")]

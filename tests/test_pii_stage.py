@@ -6,9 +6,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from gristmill.cli import main
-from pipelines.config import BiasConfig, PiiConfig
 from pipelines.pii_stage import BiasStage, PiiStage
 from pipelines.stage import DocStage
+from quality.bias import BiasSettings
+from quality.pii import PiiSettings
 from stage_support import run_stage, section_of
 
 SECRETS = ["jane.doe@example.com", "+44 20 7946 0958", "4111 1111 1111 1111", "GB82WEST12345698765432", "460-89-9847"]
@@ -20,7 +21,7 @@ def test_pii_stage_redacts_counts_and_rejects_without_leaking():
         {"id": "b", "text": f"Card {SECRETS[2]}, IBAN {SECRETS[3]}, SSN {SECRETS[4]}.", "n_chars": 0},
         {"id": "c", "text": "Nothing personal here.", "n_chars": 0},
     ]
-    config = PiiConfig.model_validate({"credit_card": {"action": "reject"}})
+    config = PiiSettings.model_validate({"credit_card": {"action": "reject"}})
     stage = PiiStage(config)
     kept, rejected = run_stage(stage, docs)
     assert [(d["id"], d["text"], d["pii_email"], d["pii_phone"], d["n_chars"]) for d in kept] == [
@@ -54,7 +55,7 @@ def test_bias_stage_signal_optional_rejection_and_audit_flags_the_biased_rule():
     texts += [f"tiny {i}" for i in range(12)]
     texts += ["What a load of shit, this is shit."]  # flagged ratio 2/8
     docs = [{"id": str(i), "text": t, "lang": "en"} for i, t in enumerate(texts)]
-    bias = BiasStage(BiasConfig.model_validate({"max_flagged_ratio": 0.2}))
+    bias = BiasStage(BiasSettings.model_validate({"max_flagged_ratio": 0.2}))
     all_rejected = []
     for rule in (_reject_religion, _reject_short):
         docs, rejected = run_stage(DocStage(lambda rule=rule: rule), docs)

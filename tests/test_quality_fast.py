@@ -131,12 +131,12 @@ def test_words_with_spaces_fall_back_to_strings(words):
 @given(st.lists(st.sampled_from(TRICKY), max_size=60).map("".join))
 def test_family_signals_equal_the_reference(text):
     words = ref_words(text)
-    s = gopher_repetition.signals(text)
+    s = gopher_repetition.FAMILY.signals(text, None, None, gopher_repetition.GopherRepetitionThresholds())
     assert [s[f"gr_top_{n}gram_char_frac"] for n in (2, 3, 4)] == [
         text_stats.ratio(ref_top_chars(words, n), len(text)) for n in (2, 3, 4)]
     assert [s[f"gr_dup_{n}gram_char_frac"] for n in range(5, 11)] == [
         text_stats.ratio(ref_dup_chars(words, n), len(text)) for n in range(5, 11)]
-    q = gopher_quality.signals(text)
+    q = gopher_quality.FAMILY.signals(text, None, None, gopher_quality.GopherQualityThresholds())
     assert {k: q[k] for k in ref_quality(text, words)} == ref_quality(text, words)
     items = text.split("\n")
     assert text_stats.find_duplicates(items) == ref_duplicates(items)
@@ -172,7 +172,7 @@ def test_real_documents(documents):
         words = ref_words(text)
         assert text_stats.split_words(text) == words, doc_id
         assert fast_repetition_ngrams(text_stats.split_words(text)) == ref_repetition_ngrams(words), doc_id
-        q = gopher_quality.signals(text)
+        q = gopher_quality.FAMILY.signals(text, None, None, gq_t)
         assert {k: q[k] for k in ref_quality(text, words)} == ref_quality(text, words), doc_id
         for line in text.splitlines():
             assert text_stats.count_sentences(line) == ref_sentences(line), doc_id

@@ -103,17 +103,12 @@ def datatrove_verdict(family, flt, text):
 
 
 def gristmill_verdict(family, text):
-    cleaned = text
-    if family == "gopher_repetition":
-        rejection = gopher_repetition.judge(gopher_repetition.signals(text), gopher_repetition.GopherRepetitionThresholds())
-    elif family == "gopher_quality":
-        rejection = gopher_quality.judge(gopher_quality.signals(text), gopher_quality.GopherQualityThresholds())
-    elif family.startswith("c4"):
-        variant = family.split("_")[1]
-        cleaned, _, rejection = c4.clean(text, c4.C4Thresholds(variant=variant))
+    if family.startswith("c4"):
+        rules, t = c4.FAMILY, c4.C4Thresholds(variant=family.split("_")[1])
     else:
-        t = fineweb.FineWebThresholds()
-        rejection = fineweb.judge(fineweb.signals(text, t), t)
+        rules = {"gopher_repetition": gopher_repetition, "gopher_quality": gopher_quality, "fineweb": fineweb}[family].FAMILY
+        t = rules.thresholds()
+    cleaned, _, rejection = rules.apply(text, None, None, t)
     return (None if rejection is None else rejection[0].split(":")[1]), cleaned
 
 

@@ -28,7 +28,7 @@ def prose(n: int, start: int = 0) -> str:
 
 
 def gq_rule(text):
-    r = gopher_quality.judge(gopher_quality.signals(text), GQ)
+    r = gopher_quality.FAMILY.judge(gopher_quality.FAMILY.signals(text, None, None, GQ), GQ)
     return r and r[0]
 
 
@@ -42,7 +42,8 @@ def test_split_words():
 
 def test_gopher_word_count():
     assert gq_rule(prose(50)) is None
-    assert gopher_quality.judge(gopher_quality.signals(prose(49)), GQ) == ("gopher_quality:word_count", "49")
+    s = gopher_quality.FAMILY.signals(prose(49), None, None, GQ)
+    assert gopher_quality.FAMILY.judge(s, GQ) == ("gopher_quality:word_count", "49")
     assert gq_rule(prose(50) + " ." * 10) is None  # punctuation is not a word
 
 
@@ -78,26 +79,26 @@ def test_gopher_alpha_words_and_stop_words():
 
 
 def gr_rule(text):
-    r = gopher_repetition.judge(gopher_repetition.signals(text), GR)
+    r = gopher_repetition.FAMILY.judge(gopher_repetition.FAMILY.signals(text, None, None, GR), GR)
     return r and r[0]
 
 
 def test_gopher_repetition_lines_and_paragraphs():
     paras = [prose(30, 30 * i) for i in range(10)]
     assert gr_rule("\n\n".join(paras)) is None
-    s = gopher_repetition.signals("\n\n".join(paras[:7] + [paras[0]] * 3))
+    s = gopher_repetition.FAMILY.signals("\n\n".join(paras[:7] + [paras[0]] * 3), None, None, GR)
     assert s["gr_dup_para_frac"] == pytest.approx(0.3)
-    s = gopher_repetition.signals("\n\n".join(paras[:6] + [paras[0]] * 4))
+    s = gopher_repetition.FAMILY.signals("\n\n".join(paras[:6] + [paras[0]] * 4), None, None, GR)
     assert s["gr_dup_para_frac"] == pytest.approx(0.4)
-    assert gopher_repetition.judge(s, GR)[0] == "gopher_repetition:dup_para_frac"
+    assert gopher_repetition.FAMILY.judge(s, GR)[0] == "gopher_repetition:dup_para_frac"
     lines = [prose(30, 30 * i) for i in range(10)]
-    s = gopher_repetition.signals("\n".join(lines[:7] + [lines[0]] * 3))
+    s = gopher_repetition.FAMILY.signals("\n".join(lines[:7] + [lines[0]] * 3), None, None, GR)
     assert s["gr_dup_line_frac"] == pytest.approx(0.3) and s["gr_dup_para_frac"] == 0
-    assert gopher_repetition.judge(s, GR) == ("gopher_repetition:dup_line_char_frac", "0.2857")
+    assert gopher_repetition.FAMILY.judge(s, GR) == ("gopher_repetition:dup_line_char_frac", "0.2857")
     loose = gopher_repetition.GopherRepetitionThresholds(max_dup_line_char_frac=0.3, max_top_2gram_char_frac=1,
                                                          max_top_3gram_char_frac=1, max_top_4gram_char_frac=1,
                                                          **{f"max_dup_{n}gram_char_frac": 1 for n in range(5, 11)})
-    assert gopher_repetition.judge(s, loose) is None
+    assert gopher_repetition.FAMILY.judge(s, loose) is None
 
 
 def test_gopher_repetition_ngrams():
@@ -105,11 +106,11 @@ def test_gopher_repetition_ngrams():
     assert gr_rule(text) is None
     w = text.split()
     light = " ".join(w[:20] + w)  # 20 words twice: about 6% of characters repeat
-    s = gopher_repetition.signals(light)
+    s = gopher_repetition.FAMILY.signals(light, None, None, GR)
     assert 0 < s["gr_dup_10gram_char_frac"] < 0.10 and gr_rule(light) is None
     heavy = " ".join(w[:70] + w)  # 70 words twice: about 17%
     assert gr_rule(heavy) == "gopher_repetition:dup_5gram_char_frac"
-    assert gopher_repetition.judge(gopher_repetition.signals("spam eggs " * 40), GR)[0] == (
+    assert gopher_repetition.FAMILY.judge(gopher_repetition.FAMILY.signals("spam eggs " * 40, None, None, GR), GR)[0] == (
         "gopher_repetition:top_2gram_char_frac"
     )
 
@@ -117,30 +118,30 @@ def test_gopher_repetition_ngrams():
 def test_c4_line_rules_and_lines_removed():
     good = [f"This is sentence number {i} of the page." for i in range(5)]
     text = "\n".join(["Menu", "Home | About", *good, "Please enable JavaScript in your browser.", "Short one."])
-    cleaned, s, rejection = c4.clean(text, c4.C4Thresholds())
+    cleaned, s, rejection = c4.FAMILY.apply(text, None, None, c4.C4Thresholds())
     assert rejection is None and cleaned == "\n".join(good)
     assert s == {"c4_lines_removed": 4, "c4_sentences": 5}
-    _, s, rejection = c4.clean("\n".join(good[:4]), c4.C4Thresholds())
+    _, s, rejection = c4.FAMILY.apply("\n".join(good[:4]), None, None, c4.C4Thresholds())
     assert rejection == ("c4:too_few_sentences", "4")
 
 
 def test_c4_page_rules_and_variants():
     good = "\n".join(f"This is sentence number {i} of the page." for i in range(5))
-    assert c4.clean(good + "\nLorem ipsum dolor sit amet.", c4.C4Thresholds())[2][0] == "c4:lorem_ipsum"
-    assert c4.clean(good + "\nfunction f() { return 1; }.", c4.C4Thresholds())[2][0] == "c4:curly_bracket"
+    assert c4.FAMILY.apply(good + "\nLorem ipsum dolor sit amet.", None, None, c4.C4Thresholds())[2][0] == "c4:lorem_ipsum"
+    assert c4.FAMILY.apply(good + "\nfunction f() { return 1; }.", None, None, c4.C4Thresholds())[2][0] == "c4:curly_bracket"
     policy = good + "\nRead our privacy policy before you go."
-    assert c4.clean(policy, c4.C4Thresholds())[1]["c4_lines_removed"] == 0  # paper: no policy rule
+    assert c4.FAMILY.apply(policy, None, None, c4.C4Thresholds())[1]["c4_lines_removed"] == 0  # paper: no policy rule
     tfds = c4.C4Thresholds(variant="tfds")
     assert (tfds.min_words_per_line, tfds.min_sentences, tfds.drop_policy_lines) == (5, 3, True)
-    assert c4.clean(policy, tfds)[1]["c4_lines_removed"] == 1
+    assert c4.FAMILY.apply(policy, None, None, tfds)[1]["c4_lines_removed"] == 1
     cited = good + "\nThe river rose in spring again.[1]"
-    assert c4.clean(cited, tfds)[0].endswith("again.")  # TFDS deletes the marker, then the line ends in a mark
-    assert c4.clean(cited, c4.C4Thresholds())[1]["c4_lines_removed"] == 1
+    assert c4.FAMILY.apply(cited, None, None, tfds)[0].endswith("again.")  # TFDS deletes the marker, then the line ends in a mark
+    assert c4.FAMILY.apply(cited, None, None, c4.C4Thresholds())[1]["c4_lines_removed"] == 1
     assert c4.C4Thresholds(variant="tfds", min_sentences=7).min_sentences == 7  # explicit keys win
 
 
 def fw_rule(text):
-    r = fineweb.judge(fineweb.signals(text, FW), FW)
+    r = fineweb.FAMILY.judge(fineweb.FAMILY.signals(text, None, None, FW), FW)
     return r and r[0]
 
 
@@ -188,13 +189,13 @@ FRENCH = (
 def test_stop_words_follow_the_document_language():
     from quality import gopher_quality
 
-    french = gopher_quality.signals(FRENCH, lang="fr")
+    french = gopher_quality.FAMILY.signals(FRENCH, None, "fr", GQ)
     assert french["gq_stop_words"] >= 2
-    assert gopher_quality.judge(french, gopher_quality.GopherQualityThresholds()) is None
-    as_english = gopher_quality.signals(FRENCH, lang="en")
-    assert gopher_quality.judge(as_english, gopher_quality.GopherQualityThresholds()) == ("gopher_quality:stop_words", "0")
-    no_list = gopher_quality.signals(FRENCH, lang="xx")
-    assert no_list["gq_stop_words"] is None and gopher_quality.judge(no_list, gopher_quality.GopherQualityThresholds()) is None
+    assert gopher_quality.FAMILY.judge(french, GQ) is None
+    as_english = gopher_quality.FAMILY.signals(FRENCH, None, "en", GQ)
+    assert gopher_quality.FAMILY.judge(as_english, GQ) == ("gopher_quality:stop_words", "0")
+    no_list = gopher_quality.FAMILY.signals(FRENCH, None, "xx", GQ)
+    assert no_list["gq_stop_words"] is None and gopher_quality.FAMILY.judge(no_list, GQ) is None
 
 
 def test_unsegmented_languages_skip_the_word_rules():

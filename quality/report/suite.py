@@ -17,18 +17,16 @@ import os
 from dataclasses import dataclass, field
 
 import pandas as pd
+from pydantic import BaseModel
 
+from quality.bias import BiasSettings
+from quality.classifier import ClassifierThresholds
+from quality.langid import LanguageThresholds
 from quality.report.dataset import DatasetView
 from quality.report.decontamination_check import CONTAMINATED, contaminated_flags, decontamination_settings
 from quality.report.pii_check import EMAIL_REGEX, LEFTOVER_PREFIX, leftover_counts, redacted_types
+from quality.rule_chain import FAMILIES
 
-# Sections whose thresholds are read explicitly below, or that hold no per-document bounds.
-_EXPLICIT_SECTIONS = {
-    "inputs", "output", "runner", "normalize", "length", "language", "classifier", "pii", "exact_dedup",
-    "url_filter", "decontamination",
-}
-# Config keys whose column is not named after them: (section, key without min_/max_) -> column.
-COLUMN_ALIASES = {("gopher_quality", "words"): "gq_word_count", ("bias", "flagged_ratio"): "flagged_words_ratio"}
 INDEX_COLUMNS = {"documents": ["id"], "ids": ["id"], "shards": ["path"], "counts": ["check"]}
 
 
@@ -63,49 +61,33 @@ def _section(config: dict, name: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _enabled(section: dict) -> bool:
-    return bool(section) and section.get("enabled", True) is not False
+def _enabled(section: dict, model: type[BaseModel]) -> bool:
+    """A section is on when present and its `enabled` (or, when the key is missing, the model's default) is true."""
+    return bool(section) and section.get("enabled", model.model_fields["enabled"].default) is not False
 
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _bound_column(section: str, name: str, columns: set[str]) -> str | None:
-    """The column `name`, `<prefix>_<name>` with a one-word prefix (gq_, fw_), or an alias; None when absent."""
-    if (section, name) in COLUMN_ALIASES:
-        alias = COLUMN_ALIASES[section, name]
-        return alias if alias in columns else None
-    if name in columns:
-        return name
-    matches = [c for c in columns if c.endswith(f"_{name}") and "_" not in c[: -len(name) - 1]]
-    return matches[0] if len(matches) == 1 else None
+def _bound(column: str, side: str, value, source: str) -> Check:
+    bound, sign = ("min_value", ">=") if side == "min" else ("max_value", "<=")
+    return Check("documents", "ExpectColumnValuesToBeBetween", {"column": column, bound: value},
+                 f"{column} {sign} {value} ({source})")
 
 
-def _generic_bounds(config: dict, columns: set[str]) -> list[Check]:
-    """`min_X` / `max_X` in an enabled config section bound the column for `X` (see `_bound_column`)."""
+def _family_bounds(config: dict, columns: set[str]) -> list[Check]:
+    """Each enabled rule family's declared bounds (`RuleFamily.bounds`), with the run's threshold values."""
+    quality = _section(config, "quality")
     checks = []
-
-    def walk(path: str, section: dict):
-        if not _enabled(section):
-            return
-        for key, value in section.items():
-            if isinstance(value, dict):
-                walk(f"{path}.{key}", value)
-            elif _is_number(value) and key.startswith(("min_", "max_")):
-                column = _bound_column(path.rsplit(".", 1)[-1], key[4:], columns)
-                if column is None:
-                    continue
-                bound = "min_value" if key.startswith("min_") else "max_value"
-                sign = ">=" if bound == "min_value" else "<="
-                checks.append(
-                    Check("documents", "ExpectColumnValuesToBeBetween", {"column": column, bound: value},
-                          f"{column} {sign} {value} ({path}.{key})")
-                )
-
-    for name, section in config.items():
-        if name not in _EXPLICIT_SECTIONS and isinstance(section, dict):
-            walk(name, section)
+    for family in FAMILIES:
+        section = _section(quality, family.name)
+        if not _enabled(section, family.thresholds):
+            continue
+        for threshold, column, side in family.bounds():
+            value = section.get(threshold)
+            if column in columns and _is_number(value):
+                checks.append(_bound(column, side, value, f"quality.{family.name}.{threshold}"))
     return checks
 
 
@@ -133,7 +115,7 @@ def plan_checks(view: DatasetView) -> Plan:
                   f"text length within length bounds [{bounds.get('min_value', '-')}, {bounds.get('max_value', '-')}]"))
 
     language = _section(config, "language")
-    if _enabled(language) and "lang" in columns:
+    if _enabled(language, LanguageThresholds) and "lang" in columns:
         allowed = [str(a) for a in language.get("allowed") or []]
         if allowed:
             # Matches quality.langid.language_matches: the label itself or its part before "_" is listed.
@@ -142,18 +124,21 @@ def plan_checks(view: DatasetView) -> Plan:
                       f"lang in the allowed set {allowed} (wrong language)"))
         min_score = language.get("min_score")
         if _is_number(min_score) and "lang_score" in columns:
-            add(Check("documents", "ExpectColumnValuesToBeBetween", {"column": "lang_score", "min_value": min_score},
-                      f"lang_score >= {min_score} (language.min_score)"))
+            add(_bound("lang_score", "min", min_score, "language.min_score"))
 
     classifier = _section(config, "classifier")
-    if _enabled(classifier) and "quality_score" in columns:
+    if _enabled(classifier, ClassifierThresholds) and "quality_score" in columns:
         if classifier.get("top_percentile") is None and _is_number(classifier.get("threshold")):
-            add(Check("documents", "ExpectColumnValuesToBeBetween", {"column": "quality_score", "min_value": classifier["threshold"]},
-                      f"quality_score >= {classifier['threshold']} (classifier.threshold)"))
+            add(_bound("quality_score", "min", classifier["threshold"], "classifier.threshold"))
         else:
             plan.notes.append("classifier keeps a top percentile: no fixed quality_score bound to check")
 
-    plan.checks.extend(c for c in _generic_bounds(config, columns) if "text" in columns)
+    if "text" in columns:
+        plan.checks.extend(_family_bounds(config, columns))
+        bias = _section(config, "bias")
+        max_flagged = bias.get("max_flagged_ratio")
+        if _enabled(bias, BiasSettings) and _is_number(max_flagged) and "flagged_words_ratio" in columns:
+            add(_bound("flagged_words_ratio", "max", max_flagged, "bias.max_flagged_ratio"))
 
     redacted = redacted_types(config)
     if not redacted:
