@@ -134,7 +134,7 @@ class Curate(beam.PTransform):
         cut = classifier.cut(s2[SCORES]) if classifier else None
         stats_dir = f"{self._dataset}/{STATS_DIR}"
         if config.line_dedup.enabled:
-            s2.stats | "LineDedupSection" >> LineDedupSection(config.line_dedup, lines["found"]) | "WriteLineDedup" >> WriteJson(
+            s2.stats | "LineDedupSection" >> LineDedupSection(config.line_dedup, layout, lines["found"]) | "WriteLineDedup" >> WriteJson(
                 f"{stats_dir}/section-line_dedup.json"
             )
         if classifier:

@@ -17,10 +17,11 @@
       and the quality rules, so every judge sees the text that will be stored and the
       repetition rules judge the page without its boilerplate.
 
-The manifest section's most repeated units are the only text that leaves a unit's
-files: a redacted prefix (at most PREFIX_CHARS) of each of the TOP_UNITS hashes, read
-from one keeper's row, and of up to SAMPLE_UNITS removed units of the SAMPLES pages
-with the most bytes removed. All are units repeated in more than `max_docs` documents.
+No text goes through a shuffle, not even of repeated units (with `max_docs` 1 a unit
+shared by two near-duplicate articles is real prose). The manifest section names its
+TOP_UNITS most repeated units and the SAMPLES pages with the most bytes removed by
+(unit, row) and hash only; the last step, after every shuffle, reads those few rows
+from s1's files and writes a redacted prefix (at most PREFIX_CHARS) of each unit.
 """
 
 from __future__ import annotations
@@ -157,19 +158,11 @@ class _Keepers(beam.CombineFn):
         return keeper_members(acc)
 
 
-class _ReadExamples(beam.DoFn):
-    """(unit, [(row, h)]) -> (h, redacted prefix of the unit as written in that row of s1)."""
-
-    def __init__(self, layout, settings: LineDedupSettings):
-        self._layout, self._settings = layout, settings
-
-    def process(self, item):
-        unit, wanted = item
-        for row, unit_hash in sorted(wanted):
-            for doc in iter_rows(self._layout.path("s1", unit, "alive.parquet"), row, row + 1):
-                text = unit_texts(doc["text"], {unit_hash}, self._settings).get(unit_hash)
-                if text is not None:
-                    yield unit_hash, redacted_unit(text, PREFIX_CHARS)
+def _unit_text(layout, settings: LineDedupSettings, unit: int, row: int, hashes) -> dict[int, str]:
+    """{h: redacted prefix} of the wanted units as written in row `row` of unit `unit`'s s1 file."""
+    for doc in iter_rows(layout.path("s1", unit, "alive.parquet"), row, row + 1):
+        return {h: redacted_unit(text, PREFIX_CHARS) for h, text in unit_texts(doc["text"], set(hashes), settings).items()}
+    return {}
 
 
 class LineDedup(beam.PTransform):
@@ -204,24 +197,18 @@ class LineDedup(beam.PTransform):
         kept = keepers | "KeepersToUnits" >> beam.FlatMap(
             lambda item, n: ((unit, (row, item[0])) for _, unit, row in item[1][:n]), s.keep_first)
         top = counted[_TOP] | "Top" >> beam.combiners.Top.Of(TOP_UNITS)
-        examples = (
+        where = (  # (h, (unit, row)) of the first keeper of each top hash: where its text is read from
             keepers
             | "TopKeepers" >> beam.FlatMap(
-                lambda item, top: [(item[1][0][1], (item[1][0][2], item[0]))] if item[0] in {h for _, h in top} else [],
+                lambda item, top: [(item[0], item[1][0][1:])] if item[0] in {h for _, h in top} else [],
                 beam.pvalue.AsSingleton(top))
-            | "ExamplesByUnit" >> beam.GroupByKey()
-            | "ReadExamples" >> beam.ParDo(_ReadExamples(layout, s))
-            | "ExampleList" >> beam.combiners.ToList()
+            | "TopWhere" >> beam.combiners.ToDict()
         )
         counts = counted[_COUNTS] | "SumCounts" >> beam.CombineGlobally(_SumCounts())
         found = counts | "Found" >> beam.Map(
-            _found, beam.pvalue.AsSingleton(top), beam.pvalue.AsSingleton(examples))
+            lambda counts, top, where: {**counts, "top": [(n, h, *where[h]) for n, h in top]},
+            beam.pvalue.AsSingleton(top), beam.pvalue.AsSingleton(where))
         return {MEMBERS: looked_up[MEMBERS], KEEPERS: kept, "found": found}
-
-
-def _found(counts: dict, top: list, examples: list) -> dict:
-    texts = dict(examples)
-    return {**counts, "top_units": [{"text": texts.get(h, ""), "docs": n} for n, h in top]}
 
 
 class _SumCounts(beam.CombineFn):
@@ -255,8 +242,8 @@ def _sample_rank(sample: dict) -> tuple:
 class Remover:
     """s2's side of line dedup for one unit: which rows lose which units, applied row by row, with the counts."""
 
-    def __init__(self, settings: LineDedupSettings, min_chars: int, members: Iterable, keepers: Iterable):
-        self._settings, self._min_chars = settings, min_chars
+    def __init__(self, settings: LineDedupSettings, min_chars: int, unit: int, members: Iterable, keepers: Iterable):
+        self._settings, self._min_chars, self._unit = settings, min_chars, unit
         keep = set(map(tuple, keepers))
         self._remove: dict[int, set[int]] = {}
         for row, unit_hash in members:
@@ -280,55 +267,56 @@ class Remover:
         counts["bytes_removed"] += removed
         counts["docs_changed"] += 1
         sample = {"id": doc["id"], "bytes_before": size, "bytes_after": size - removed, "units_removed": units}
-        if self._sample is None or _sample_rank(sample) > _sample_rank(self._sample[0]):
-            self._sample = (sample, doc["text"], remove)
+        if self._sample is None or _sample_rank(sample) > _sample_rank(self._sample):
+            ordered = [h for h in unit_hashes(doc["text"], self._settings) if h in remove]
+            self._sample = {**sample, "unit": self._unit, "row": row, "hashes": ordered[:SAMPLE_UNITS]}
         if len(text.strip()) < self._min_chars:
             counts["docs_emptied"] += 1
             return doc, ("line_dedup:empty", str(len(text.strip())))
         return {**doc, "text": text, "n_chars": len(text)}, None
 
     def stats(self) -> dict:
-        """The unit's counts and its page with the most bytes removed (its removed units redacted and cut)."""
-        samples = []
-        if self._sample is not None:
-            sample, text, remove = self._sample
-            removed = unit_texts(text, remove, self._settings)
-            ordered = list(dict.fromkeys(h for h in unit_hashes(text, self._settings) if h in removed))
-            sample["removed"] = [redacted_unit(removed[h], PREFIX_CHARS) for h in ordered[:SAMPLE_UNITS]]
-            samples.append(sample)
-        return {**self._counts, "samples": samples}
+        """The unit's counts and where its page with the most bytes removed is (row and removed hashes, no text)."""
+        return {**self._counts, "samples": [self._sample] if self._sample else []}
 
 
-def remover(config, grouped: dict) -> Remover | None:
+def remover(config, unit: int, grouped: dict) -> Remover | None:
     """The unit's Remover from s2's join, or None when line dedup is off."""
     if not config.line_dedup.enabled:
         return None
-    return Remover(config.line_dedup, config.length.min_chars, grouped.get(MEMBERS, ()), grouped.get(KEEPERS, ()))
+    return Remover(config.line_dedup, config.length.min_chars, unit, grouped.get(MEMBERS, ()), grouped.get(KEEPERS, ()))
 
 
-def _section(removed: dict, found: dict, settings: LineDedupSettings) -> dict:
+def _section(removed: dict, found: dict, settings: LineDedupSettings, layout) -> dict:
+    """The manifest section; the texts of the top units and of the samples' removed units are read here, from s1's files."""
     counts = {key: removed.get(key, 0) for key in ("docs", "bytes_in", "units_removed", "bytes_removed", "docs_changed", "docs_emptied")}
+    top = [{"text": _unit_text(layout, settings, unit, row, [h]).get(h, ""), "docs": n} for n, h, unit, row in found["top"]]
+    samples = []
+    for sample in removed.get("samples", []):
+        texts = _unit_text(layout, settings, sample["unit"], sample["row"], sample["hashes"])
+        kept = {k: sample[k] for k in ("id", "bytes_before", "bytes_after", "units_removed")}
+        samples.append({**kept, "removed": [texts[h] for h in sample["hashes"] if h in texts]})
     return {
         **settings.model_dump(mode="json", exclude={"enabled"}),
         **{key: found.get(key, 0) for key in ("units_counted", "distinct_units", "repeated_units")},
         **counts,
         "bytes_removed_share": round(counts["bytes_removed"] / counts["bytes_in"], 6) if counts["bytes_in"] else 0.0,
-        "top_units": found.get("top_units", []),
-        "samples": removed.get("samples", []),
+        "top_units": top,
+        "samples": samples,
     }
 
 
 class LineDedupSection(beam.PTransform):
     """s2 stats and LineDedup's "found" -> the manifest's `line_dedup` section."""
 
-    def __init__(self, settings: LineDedupSettings, found):
+    def __init__(self, settings: LineDedupSettings, layout, found):
         super().__init__()
-        self._settings, self._found = settings, found
+        self._settings, self._layout, self._found = settings, layout, found
 
     def expand(self, s2_stats):
         return (
             s2_stats
             | "UnitCounts" >> beam.FlatMap(lambda item: [item[1]["line_dedup"]] if "line_dedup" in item[1] else [])
             | "SumUnits" >> beam.CombineGlobally(_SumCounts())
-            | "Section" >> beam.Map(_section, beam.pvalue.AsSingleton(self._found), self._settings)
+            | "Section" >> beam.Map(_section, beam.pvalue.AsSingleton(self._found), self._settings, self._layout)
         )

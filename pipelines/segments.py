@@ -227,7 +227,7 @@ class JudgeSegment(_UnitTask):
         unit, grouped = item
         (upstream,) = grouped["unit"]
         duplicates = dict(grouped[EXACT])
-        lines = remover(self._config, grouped)
+        lines = remover(self._config, unit, grouped)
         decisions = (lines.decisions,) if lines else ()
         want = digest(self.segment, upstream["digest"], sorted(duplicates.items()), *decisions)
         yield from self._run(unit, want, lambda: self._work(unit, duplicates, lines), lambda stats: self._replay(unit))
