@@ -89,6 +89,14 @@ def test_repeated_lines_go_from_all_but_the_first_documents_deterministically_an
     assert len(section["samples"]) == 3 and all(s["removed"] == [NAV, BANNER] for s in section["samples"])
     assert [row["stage"] for row in manifest["counts"]["funnel"]] == ["read", "exact_dedup", "line_dedup"]
 
+    from quality.report.dataset import read_dataset
+    from quality.report.page import line_dedup_section
+
+    page = line_dedup_section(read_dataset(out), lambda text: text)
+    first = section["samples"][0]["id"]
+    assert f"<h3>{first}</h3>" in page and f"- {NAV}" in page and BANNER in page
+    assert kept[first]["text"][:40] in page  # after: the stored text
+
     # Two workers in separate processes: the same shards and the same section. Keep the staging area for the rerun.
     from pipelines.curate import Staging
 
