@@ -34,6 +34,7 @@ import apache_beam as beam
 import fsspec
 import numpy as np
 
+from pipelines.exact_dedup import IDS
 from pipelines.sidecars import SidecarWriter, hash_ranges, in_range, load_array
 from pipelines.staging import iter_rows
 from quality.line_dedup import (
@@ -54,6 +55,7 @@ SAMPLES = 3
 SAMPLE_UNITS = 8
 PREFIX_CHARS = 80
 _TOP, _COUNTS = "top", "counts"
+_CHUNK = 65536
 
 
 class PairWriter:
@@ -110,8 +112,9 @@ class _RangeCounts(beam.DoFn):
         for item in top:
             yield beam.pvalue.TaggedOutput(_TOP, item)
         members = rows[repeated[which]]
-        for unit_hash, text_hash, row, unit in members.tolist():
-            yield unit, (row, unit_hash, text_hash)
+        for start in range(0, len(members), _CHUNK):  # Python tuples a chunk at a time, not for the whole range
+            for unit_hash, text_hash, row, unit in members[start : start + _CHUNK].tolist():
+                yield unit, (row, unit_hash, text_hash)
 
 
 @beam.typehints.with_output_types(Any)
@@ -126,7 +129,7 @@ class _LookUpIds(beam.DoFn):
         wanted = list(wanted)
         needed = {row for row, _, _ in wanted}
         ids = {}
-        with fsspec.open(self._layout.path("s1", unit, "ids.jsonl"), "rb") as handle:
+        with fsspec.open(self._layout.path("s1", unit, IDS), "rb") as handle:
             for row, line in enumerate(handle):
                 if row in needed:
                     ids[row] = json.loads(line)

@@ -109,6 +109,8 @@ def test_repeated_lines_go_from_all_but_the_first_documents_deterministically_an
     assert two_shards == shards and two["line_dedup"] == section
     assert two["counts"] == manifest["counts"]
 
+    # The rerun reuses every unit; its global steps run again, now over many small hash ranges, to the same decisions.
+    monkeypatch.setattr("pipelines.sidecars.RANGE_ENTRIES", 7)
     resumed, resumed_shards = run(config, tmp_path / "two", "in_memory")
     units = resumed["resume"]["units"]
     assert units == 4 and resumed["resume"]["reused_units"] == {"s1": units, "s2": units, "s3": units}
