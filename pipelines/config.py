@@ -16,6 +16,7 @@ from quality.rule_chain import FAMILIES
 from quality.pii import PiiSettings
 from quality.bias import BiasSettings
 from quality.decontamination import DecontaminationSettings
+from quality.line_dedup import LineDedupSettings
 from quality.url_filter import UrlFilterSettings
 
 
@@ -57,6 +58,15 @@ class LengthConfig(Section):
 
 class ExactDedupConfig(Section):
     enabled: bool = True
+
+
+class LineDedupConfig(LineDedupSettings):
+    """Cross-document line (or paragraph) dedup; see `quality.line_dedup` and `pipelines.line_dedup_step`.
+
+    Off by default: it rewrites documents, and pays on whole-page web text (menus, banners), not on main text.
+    """
+
+    enabled: bool = False
 
 
 class DecontaminationConfig(DecontaminationSettings):
@@ -134,6 +144,7 @@ class CurateConfig(Section):
     length: LengthConfig = Field(default_factory=LengthConfig)
     html: HtmlConfig = Field(default_factory=HtmlConfig)
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
+    line_dedup: LineDedupConfig = Field(default_factory=LineDedupConfig)
     url_filter: UrlFilterConfig = Field(default_factory=UrlFilterConfig)
     decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
     language: LanguageThresholds = Field(default_factory=LanguageThresholds)

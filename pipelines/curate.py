@@ -3,6 +3,7 @@
   units (files, Parquet row groups)
   -> s1: read, normalize, length                (per unit; `pipelines.segments`)
   -> exact dedup on text-hash sidecars         (global; only duplicates shuffled)
+  -> line dedup on unit-hash sidecars          (global; `pipelines.line_dedup_step`)
   -> s2: language, quality rules, classifier score   (per unit)
   -> classifier cut, near-dup on MinHash sidecars    (global, small records)
   -> s3: near-dup decisions, PII, bias               (per unit)
@@ -32,6 +33,7 @@ from pipelines import beam_logs
 from pipelines.config import CurateConfig
 from gristmill.errors import GristmillError
 from pipelines.exact_dedup import ExactDedup
+from pipelines.line_dedup_step import KEEPERS, MEMBERS, LineDedup, LineDedupSection
 from pipelines.manifest import MANIFEST, OUTPUT_DIRS, STATS_DIR, write_manifest
 from pipelines.neardup import NearDup
 from pipelines.segments import EXACT, SCORES, FinishSegment, JudgeSegment, Layout, ReadSegment, accounted, build_stages
@@ -119,14 +121,22 @@ class Curate(beam.PTransform):
             exact = s1 | "ExactDedup" >> ExactDedup(layout)
         else:
             exact = pbegin | "NoExactDedup" >> beam.Create([])
+        joined = {"unit": s1, EXACT: exact}
+        if config.line_dedup.enabled:
+            lines = s1 | "LineDedup" >> LineDedup(config.line_dedup, layout)
+            joined.update({MEMBERS: lines[MEMBERS], KEEPERS: lines[KEEPERS]})
         s2 = (
-            {"unit": s1, EXACT: exact}
+            joined
             | "JoinExact" >> beam.CoGroupByKey()
             | "Judge" >> beam.ParDo(JudgeSegment(config, layout)).with_outputs(SCORES, main="stats")
         )
         classifier = next((s for s in stages["s2"] if s.name == "classifier"), None)
         cut = classifier.cut(s2[SCORES]) if classifier else None
         stats_dir = f"{self._dataset}/{STATS_DIR}"
+        if config.line_dedup.enabled:
+            s2.stats | "LineDedupSection" >> LineDedupSection(config.line_dedup, layout, lines["found"]) | "WriteLineDedup" >> WriteJson(
+                f"{stats_dir}/section-line_dedup.json"
+            )
         if classifier:
             cut | "ClassifierSection" >> beam.Map(classifier.cut_section) | "WriteClassifier" >> WriteJson(
                 f"{stats_dir}/section-classifier.json"

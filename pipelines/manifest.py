@@ -27,7 +27,7 @@ STATS_DIR = "_stats"
 OUTPUT_DIRS = ("data", "rejected", "errors")
 # Rejection reasons' stage prefixes in pipeline order; the funnel lists them in this order.
 FUNNEL_ORDER = [
-    "read", "length", "exact_dedup", "url_filter", "decontamination", "language", "gopher_repetition", "gopher_quality",
+    "read", "length", "exact_dedup", "line_dedup", "url_filter", "decontamination", "language", "gopher_repetition", "gopher_quality",
     "c4", "fineweb", "classifier", "near_dup", "pii", "bias",
 ]
 

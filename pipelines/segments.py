@@ -2,8 +2,9 @@
 
 The pipeline is three segments between its global steps (see `pipelines.curate`):
 
-  s1  read -> normalize, length                 writes text hashes and ids for exact dedup
-  s2  exact-dedup decisions -> language, quality rules, classifier score
+  s1  read -> normalize, length                 writes text hashes and ids for exact dedup,
+                                                unit hashes for line dedup
+  s2  exact-dedup and line-dedup decisions -> language, quality rules, classifier score
                                                 emits scores; writes MinHash sidecars for near-dup
   s3  classifier cut, near-dup decisions -> PII, bias   writes the final kept rows
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from pipelines.config import CurateConfig
 from pipelines.exact_dedup import HASH, IDS, text_key
+from pipelines.line_dedup_step import PairWriter, remover
 from pipelines.sidecars import SidecarWriter
 from pipelines.staging import LineWriter, RowWriter, digest, iter_rows, read_marker, unit_name, write_file
 from pipelines.schema import data_schema, rejected_schema
@@ -167,7 +169,11 @@ class ReadSegment(_UnitTask):
         yield from ()  # s1 emits no small records: its files and stats say everything
         alive, rejected = self._writers(unit.index)
         errors = LineWriter(self._layout.path(self.segment, unit.index, "errors.jsonl"))
-        exact = SidecarWriter(lambda name: self._layout.path(self.segment, unit.index, name))
+        def sidecar(name):
+            return self._layout.path(self.segment, unit.index, name)
+
+        exact = SidecarWriter(sidecar)
+        pairs = PairWriter(sidecar, self._config.line_dedup) if self._config.line_dedup.enabled else None
         records = 0
         for item in read_unit(unit):
             records += 1
@@ -181,12 +187,18 @@ class ReadSegment(_UnitTask):
             if rejection is not None:
                 self._write_rejected(rejected, reject(doc, *rejection))
                 continue
-            if self._config.exact_dedup.enabled:
-                exact.write(HASH, text_key(doc["text"]))
+            if self._config.exact_dedup.enabled or pairs:
+                key = text_key(doc["text"])
+                if self._config.exact_dedup.enabled:
+                    exact.write(HASH, key)
                 exact.write(IDS, (json.dumps(doc["id"], ensure_ascii=False) + "\n").encode("utf-8"))
+                if pairs:
+                    pairs.add(alive.rows, doc["text"], key)
             alive.write(doc)
         exact.close()
+        extra = {"line_pairs": pairs.close()} if pairs else {}
         return {
+            **extra,
             "input": records,
             "input_bytes": unit.input_bytes,
             "alive": alive.close(),
@@ -196,7 +208,7 @@ class ReadSegment(_UnitTask):
 
 
 class JudgeSegment(_UnitTask):
-    """s2: exact-dedup decisions, then language, quality rules and classifier score; MinHash sidecars for near-dup."""
+    """s2: exact-dedup and line-dedup decisions, then the per-document judges; MinHash sidecars for near-dup."""
 
     segment = "s2"
 
@@ -215,10 +227,12 @@ class JudgeSegment(_UnitTask):
         unit, grouped = item
         (upstream,) = grouped["unit"]
         duplicates = dict(grouped[EXACT])
-        want = digest(self.segment, upstream["digest"], sorted(duplicates.items()))
-        yield from self._run(unit, want, lambda: self._work(unit, duplicates), lambda stats: self._replay(unit))
+        lines = remover(self._config, unit, grouped)
+        decisions = (lines.decisions,) if lines else ()
+        want = digest(self.segment, upstream["digest"], sorted(duplicates.items()), *decisions)
+        yield from self._run(unit, want, lambda: self._work(unit, duplicates, lines), lambda stats: self._replay(unit))
 
-    def _work(self, unit: int, duplicates: dict[int, str]):
+    def _work(self, unit: int, duplicates: dict[int, str], lines):
         alive, rejected = self._writers(unit)
         signer = _Signer(self._layout, unit, self._hasher, self._bands, self._rows) if self._hasher else None
         scored = self._config.classifier.enabled
@@ -228,6 +242,11 @@ class JudgeSegment(_UnitTask):
             if survivor is not None:
                 self._write_rejected(rejected, reject(doc, "exact_dedup:duplicate", survivor))
                 continue
+            if lines:
+                doc, rejection = lines.apply(row, doc)
+                if rejection is not None:
+                    self._write_rejected(rejected, reject(doc, *rejection))
+                    continue
             doc, rejection = self._judge(doc)
             if rejection is not None:
                 self._write_rejected(rejected, reject(doc, *rejection))
@@ -238,6 +257,8 @@ class JudgeSegment(_UnitTask):
                 signer.add(alive.rows, doc)
             alive.write(doc)
         stats = {"alive": alive.close(), "rejected": rejected.close()}
+        if lines:
+            stats["line_dedup"] = lines.stats()
         if signer:
             stats["signed"], stats["unsigned"] = signer.close()
         return stats

@@ -5,19 +5,21 @@ key is the xxh3 64-bit hash of its normalised form (lower case, whitespace
 runs folded, trimmed); units shorter than `min_chars` after normalising are
 never counted or removed. A unit whose hash occurs in more than `max_docs`
 documents is removed from every document except the first `keep_first` of
-them by document id. With the defaults (1 and 1) this is C4's rule, "discard
-all but one of any span occurring more than once", and Dolma's paragraph
-dedup, made order-independent by keeping the smallest id instead of the
-first one read.
+them by document id. Documents are counted by distinct text: exact copies of
+a page count once (otherwise every line of a page copied 5 times would be
+"repeated"), and the documents that keep a unit are the smallest ids of the
+`keep_first` distinct texts whose smallest id is smallest. With the defaults
+(1 and 1) this is C4's rule, "discard all but one of any span occurring more
+than once", and Dolma's paragraph dedup, made order-independent by keeping
+the smallest id instead of the first one read.
 
-The distributed version needs only hashes and ids to move:
+The distributed version (`pipelines.line_dedup_step`) needs only hashes and ids to move:
 
 1. per document, `unit_hashes(text, settings)`: its distinct unit hashes;
-2. per hash, fold `(count, keep_ids)` over the documents with `add_doc` /
-   `merge_stats` (a combiner: the count and the `keep_first` smallest ids);
-3. per document, `hashes_to_remove(doc_id, hashes, stats, settings)` with the
-   stats of the frequent hashes (count > max_docs; the others may be left out),
-   then `remove_units(text, remove, settings)`.
+2. per hash, the number of distinct text keys (a sort over hash ranges), and
+   the documents that keep it, folded with `add_keeper` / `merge_keepers`
+   (a combiner holding at most `keep_first` entries);
+3. per document, `remove_units(text, remove, settings)` with the hashes it loses.
 
 `dedup_reference(docs, settings)` runs the same steps in memory; tests use it,
 and it is the oracle for the Beam version.
@@ -25,7 +27,6 @@ and it is the oracle for the Beam version.
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ _SPACE = re.compile(r"\s+")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 _BLANK_RUN = re.compile(r"\n(?:[ \t\r\f\v]*\n)+")
 
-HashStats = tuple[int, tuple[str, ...]]  # documents holding the hash, the keep_first smallest of their ids
+HashStats = tuple[int, tuple[str, ...]]  # distinct texts holding the hash, the ids that keep it
 
 
 class LineDedupSettings(BaseModel):
@@ -85,13 +86,32 @@ def unit_hashes(text: str, settings: LineDedupSettings) -> list[int]:
     return list(dict.fromkeys(h for _, _, h in _keyed_units(text, settings) if h is not None))
 
 
-def add_doc(stats: HashStats | None, doc_id: str, keep_first: int) -> HashStats:
-    count, keep = stats or (0, ())
-    return count + 1, tuple(heapq.nsmallest(keep_first, (*keep, doc_id)))
+Keepers = dict[int, tuple]  # text key -> the smallest member (doc id first) with that text
 
 
-def merge_stats(a: HashStats, b: HashStats, keep_first: int) -> HashStats:
-    return a[0] + b[0], tuple(heapq.nsmallest(keep_first, (*a[1], *b[1])))
+def add_keeper(keepers: Keepers, text_key: int, member: tuple, keep: int) -> Keepers:
+    """Fold one document holding a unit into `keepers`: the `keep` texts whose smallest member is smallest.
+
+    A member is a tuple that starts with the document id (the pipeline adds unit and row).
+    Dropping a text when over `keep` is safe: it can only come back with a smaller member, which re-adds it.
+    """
+    if keep <= 0:
+        return keepers
+    if text_key not in keepers or member < keepers[text_key]:
+        keepers[text_key] = member
+        if len(keepers) > keep:
+            del keepers[max(keepers, key=keepers.__getitem__)]
+    return keepers
+
+
+def merge_keepers(a: Keepers, b: Keepers, keep: int) -> Keepers:
+    for text_key, member in b.items():
+        add_keeper(a, text_key, member, keep)
+    return a
+
+
+def keeper_members(keepers: Keepers) -> list[tuple]:
+    return sorted(keepers.values())
 
 
 def hashes_to_remove(
@@ -160,10 +180,16 @@ def dedup_reference(
     A document left with fewer than `min_doc_chars` characters (`length.min_chars`) is rejected as `line_dedup:empty`.
     """
     per_doc = [unit_hashes(doc["text"], settings) for doc in docs]
-    stats: dict[int, HashStats] = {}
+    texts: dict[int, set[int]] = {}
+    keepers: dict[int, Keepers] = {}
     for doc, hashes in zip(docs, per_doc):
+        text_key = xxhash.xxh3_64_intdigest(doc["text"].encode("utf-8"))
         for h in hashes:
-            stats[h] = add_doc(stats.get(h), doc["id"], settings.keep_first)
+            texts.setdefault(h, set()).add(text_key)
+            add_keeper(keepers.setdefault(h, {}), text_key, (doc["id"],), settings.keep_first)
+    stats: dict[int, HashStats] = {
+        h: (len(keys), tuple(m[0] for m in keeper_members(keepers[h]))) for h, keys in texts.items()
+    }
     result = DedupResult(docs=[])
     frequent = Counter({h: s[0] for h, s in stats.items() if s[0] > settings.max_docs})
     wanted = {h for h, _ in frequent.most_common(top)}

@@ -5,10 +5,11 @@ import random
 
 from quality.line_dedup import (
     LineDedupSettings,
-    add_doc,
+    add_keeper,
     dedup_reference,
     hashes_to_remove,
-    merge_stats,
+    keeper_members,
+    merge_keepers,
     remove_units,
     split_units,
     unit_hashes,
@@ -107,14 +108,17 @@ def test_distributed_pieces_agree_with_the_reference():
     reference = dedup_reference(docs, s)
 
     per_doc = {d["id"]: unit_hashes(d["text"], s) for d in docs}
-    partials = [{}, {}, {}]  # three "workers", each combining the documents it saw
-    for n, (doc_id, hashes) in enumerate(per_doc.items()):
-        for h in hashes:
-            partials[n % 3][h] = add_doc(partials[n % 3].get(h), doc_id, s.keep_first)
+    texts, partials = {}, [{}, {}, {}]  # three "workers", each combining the documents it saw
+    for n, d in enumerate(docs):
+        for h in per_doc[d["id"]]:
+            texts.setdefault(h, set()).add(d["text"])
+            add_keeper(partials[n % 3].setdefault(h, {}), hash(d["text"]), (d["id"],), s.keep_first)
     stats = {}
-    for partial in partials:
-        for h, st in partial.items():
-            stats[h] = merge_stats(stats[h], st, s.keep_first) if h in stats else st
+    for h in texts:
+        keepers = {}
+        for partial in partials:
+            merge_keepers(keepers, partial.get(h, {}), s.keep_first)
+        stats[h] = (len(texts[h]), tuple(m[0] for m in keeper_members(keepers)))
     frequent = {h: st for h, st in stats.items() if st[0] > s.max_docs}  # what a side input would carry
     assert len(frequent) < len(stats)
     texts = []
@@ -123,6 +127,19 @@ def test_distributed_pieces_agree_with_the_reference():
         texts.append(remove_units(d["text"], remove, s)[0])
     assert texts == [doc["text"] for doc, _ in reference.docs]
     assert reference.units_removed > 0
+
+
+def test_exact_copies_count_once_and_keep_with_their_text():
+    docs = [page(0, "Only body."), {**page(1, "Only body."), "id": "doc-001"}]
+    docs[1]["text"] = docs[0]["text"]  # an exact copy: one distinct text, so nothing is repeated
+    assert dedup_reference(docs, LineDedupSettings()).units_removed == 0
+    docs.append(page(2, "Another body."))  # two distinct texts now: doc-000 keeps, its copy loses, doc-002 loses
+    by_id = {d["id"]: d["text"] for d, _ in dedup_reference(docs, LineDedupSettings()).docs}
+    assert BANNER in by_id["doc-000"] and BANNER not in by_id["doc-001"] and BANNER not in by_id["doc-002"]
+    keepers = {}  # keep_first 2 keeps two distinct texts, never two copies of one
+    for text_key, doc_id in [(1, "b"), (1, "a"), (2, "c"), (3, "d"), (2, "e")]:
+        add_keeper(keepers, text_key, (doc_id,), 2)
+    assert keeper_members(keepers) == [("a",), ("c",)]
 
 
 def test_unit_texts_and_redacted_top_lines():

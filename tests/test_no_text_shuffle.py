@@ -59,16 +59,17 @@ def test_no_shuffle_carries_document_text(tmp_path, monkeypatch):
     rng = random.Random(2)
     words = "the mill river grain flour valley winter cart wheel stone water harvest bread".split()
     base = [" ".join(rng.choice(words) for _ in range(120)) for _ in range(30)]
-    rows = [{"id": f"d{i}", "text": f"{MARKER} {text} {i}"} for i, text in enumerate(base)]
-    rows += [{"id": f"copy{i}", "text": f"{MARKER} {text} {i}"} for i, text in enumerate(base[:5])]  # exact duplicates
-    rows += [{"id": f"near{i}", "text": f"{MARKER} {text} tail"} for i, text in enumerate(base[5:10])]  # near-dups
+    banner = "\nAccept all cookies to keep reading"  # on every page, for line dedup
+    rows = [{"id": f"d{i}", "text": f"{MARKER} {text} {i}{banner}"} for i, text in enumerate(base)]
+    rows += [{"id": f"copy{i}", "text": f"{MARKER} {text} {i}{banner}"} for i, text in enumerate(base[:5])]  # exact duplicates
+    rows += [{"id": f"near{i}", "text": f"{MARKER} {text} tail{banner}"} for i, text in enumerate(base[5:10])]  # near-dups
     src = tmp_path / "docs.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{broken\n")
     (tmp_path / "page.txt").write_text(f"{MARKER} " + " ".join(base[10:12]))
     config = tmp_path / "c.yaml"
     config.write_text(
         f"inputs: [{src}, {tmp_path / 'page.txt'}]\noutput: {{dir: {tmp_path / 'out'}}}\n"
-        "language: {enabled: false}\nquality: {gopher_repetition: {enabled: false}, gopher_quality: {enabled: false}, fineweb: {enabled: false}}\n"
+        "language: {enabled: false}\nline_dedup: {enabled: true}\nquality: {gopher_repetition: {enabled: false}, gopher_quality: {enabled: false}, fineweb: {enabled: false}}\n"
     )
     override = _CheckShuffles()
     run = beam.Pipeline.run
@@ -82,8 +83,9 @@ def test_no_shuffle_carries_document_text(tmp_path, monkeypatch):
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     by_reason = manifest["counts"]["rejected_by_reason"]
     assert by_reason.get("exact_dedup:duplicate") == 5 and by_reason.get("near_dup:duplicate") == 5
-    # every global step was checked: exact dedup, near-dup's buckets and components, the shard plan, the stats
+    assert manifest["line_dedup"]["units_removed"] == 30 + 5 - 1  # the banner, from every distinct page but one
+    # every global step was checked: exact dedup, line dedup, near-dup's buckets and components, the shard plan, the stats
     labels = " ".join(override.matched)
-    for step in ("ExactDedup/GroupByUnit", "ExactDedup/GroupByText", "JoinExact", "NearDup/GroupByUnit", "NearDup/Components", "JoinNearDup", "Shards", "Summary"):
+    for step in ("ExactDedup/GroupByUnit", "ExactDedup/GroupByText", "LineDedup/GroupByUnit", "LineDedup/Keepers", "JoinExact", "NearDup/GroupByUnit", "NearDup/Components", "JoinNearDup", "Shards", "Summary"):
         assert step in labels, step
     assert len(override.matched) >= 20

@@ -128,6 +128,31 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     return frame[name] if name in frame else pd.Series(dtype=float)
 
 
+def line_dedup_section(view: DatasetView, redact) -> str:
+    """The manifest's `line_dedup` counts and most repeated units, and before/after for the pages that lost the most.
+
+    Before: the units removed (from the manifest, already redacted); after: the start of the text as stored.
+    """
+    section = view.manifest["line_dedup"]
+    counts = {k: v for k, v in section.items() if k not in ("top_units", "samples")}
+    parts = ["<h2>Line dedup</h2>", f"<div class=wide>{render_value(counts)}</div>"]
+    if section.get("top_units"):
+        parts.append("<h3>Most repeated units</h3>")
+        parts.append(table(["documents", "unit (redacted, cut)"], [[u["docs"], esc(u["text"])] for u in section["top_units"]], {0}))
+    stored = {}
+    for frame in (view.kept, view.rejected):
+        if len(frame) and "id" in frame:
+            stored.update(zip(frame["id"], frame["text"]))
+    for sample in section.get("samples", []):
+        parts.append(f"<h3>{esc(sample['id'])}</h3><p class=muted>{sample['bytes_before']:,} -> {sample['bytes_after']:,} bytes, "
+                     f"{sample['units_removed']:,} units removed; the first {len(sample['removed'])}:</p>")
+        parts.append("<pre>" + "\n".join(f"- {esc(unit)}" for unit in sample["removed"]) + "</pre>")
+        after = stored.get(sample["id"])
+        note = "stored text begins" if after is not None else "not in the rows loaded (sample mode)"
+        parts.append(f"<p class=muted>{note}:</p>" + (f"<pre>{esc(redact(str(after)[:SAMPLE_CHARS]))}</pre>" if after is not None else ""))
+    return "".join(parts)
+
+
 def checks_section(plan: Plan, outcomes: list[Outcome], docs_link: str) -> str:
     failed = [o for o in outcomes if not o.success and o.check.severity == "critical"]
     status = "pass" if not failed else "fail"
@@ -197,6 +222,9 @@ def render(view: DatasetView, plan: Plan, outcomes: list[Outcome], docs_link: st
             parts.append(img(plots.histogram(sizes, f"cluster size per document{sampled}", "cluster size"), "cluster sizes"))
         if "near_dup" in m:
             parts.append(f"<div class=wide>{render_value(m['near_dup'])}</div>")
+
+    if "line_dedup" in m:
+        parts.append(line_dedup_section(view, redact))
 
     pii_columns = [c for c in view.kept.columns if c.startswith("pii_")]
     if pii_columns or "pii" in m:
