@@ -15,7 +15,8 @@ from tokenizer.dataset import is_val, val_threshold
 from tokenizer.evaluate import evaluate
 from tokenizer.shards import TokenShards, token_dtype
 from tokenizer.tokenize import tokenize_dataset
-from tokenizer.train import TokenizerTrainConfig, load_tokenizer, train_tokenizer
+from tokenizer.saved import load_tokenizer
+from tokenizer.train import TokenizerTrainConfig, train_tokenizer
 from tokenizer_data import real_docs, write_dataset
 
 VAL_FRACTION = 0.2

@@ -174,7 +174,8 @@ def test_bits_per_byte_is_exact_against_decoding_the_scored_tokens(tmp_path, cor
     import torch.nn.functional as F
 
     from tokenizer.tokenize import tokenize_dataset
-    from tokenizer.train import TokenizerTrainConfig, load_tokenizer, train_tokenizer
+    from tokenizer.saved import load_tokenizer
+    from tokenizer.train import TokenizerTrainConfig, train_tokenizer
     from tokenizer_data import real_docs, write_dataset
     from train.config import TrainConfig
     from train.data import TokenSplit, eval_batches, eval_sample

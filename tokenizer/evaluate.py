@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from gristmill.errors import GristmillError
 from tokenizer.dataset import Dataset, is_val, texts_of, val_threshold
-from tokenizer.train import load_tokenizer
+from tokenizer.saved import load_tokenizer
 
 
 def evaluate(tokenizer_dirs: list[str | Path], dataset_dir: str | Path, val_fraction: float | None = None) -> dict:

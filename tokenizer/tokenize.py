@@ -21,7 +21,7 @@ from tqdm import tqdm
 from gristmill.errors import GristmillError
 from tokenizer.dataset import SPLIT_RULE, Dataset, is_val, texts_of, val_threshold
 from tokenizer.shards import SPLITS, TOKENS_FORMAT, ShardWriter, dtype_name, token_dtype, write_manifest
-from tokenizer.train import load_tokenizer
+from tokenizer.saved import load_tokenizer
 
 DEFAULT_SHARD_TOKENS = 100_000_000
 DEFAULT_BATCH_DOCS = 1024

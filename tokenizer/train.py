@@ -24,16 +24,7 @@ from tqdm import tqdm
 from gristmill.config import Section
 from gristmill.errors import GristmillError
 from tokenizer.dataset import SPLIT_RULE, Dataset, is_val, texts_of, val_threshold
-
-EOT = "<|endoftext|>"
-PAD = "<|pad|>"
-# Role markers of the chat template (train/chat.py), reserved now so a pretrained model can be
-# fine-tuned on instructions without growing its vocabulary.
-CHAT_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
-SPECIAL_TOKENS = [EOT, PAD, *CHAT_TOKENS]
-TOKENIZER_FILE = "tokenizer.json"
-META_FILE = "tokenizer_meta.json"
-META_FORMAT = "gristmill-tokenizer-v1"
+from tokenizer.saved import EOT, META_FILE, META_FORMAT, PAD, SPECIAL_TOKENS, TOKENIZER_FILE
 
 # The GPT-4 (cl100k) split: contractions, letter runs with one leading non-letter,
 # numbers in groups of at most three digits, punctuation runs, newlines, spaces.
@@ -185,30 +176,3 @@ def train_tokenizer(dataset_dir: str | Path, output_dir: str | Path, config: Tok
     }
     (output / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return meta
-
-
-def load_tokenizer(path: str | Path) -> tuple[Tokenizer, dict]:
-    """A trained tokenizer and its metadata from a TOKDIR (or its tokenizer.json), ready to encode.
-
-    Special tokens are matched only as ids, never from text: a document that
-    contains the literal "<|endoftext|>" gets ordinary byte tokens.
-    """
-    path = Path(path)
-    tok_path = path if path.is_file() else path / TOKENIZER_FILE
-    if not tok_path.is_file():
-        raise GristmillError(f"{tok_path}: no tokenizer.json (train one with `gristmill tokenizer train`)")
-    try:
-        tok = Tokenizer.from_file(str(tok_path))
-    except Exception as err:  # tokenizers raises a bare Exception on a malformed file
-        raise GristmillError(f"{tok_path}: not a tokenizers JSON file: {err}") from None
-    tok.encode_special_tokens = True
-    meta_path = tok_path.parent / META_FILE
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
-    meta["tokenizer_sha256"] = hashlib.sha256(tok_path.read_bytes()).hexdigest()
-    for token in (EOT, PAD):
-        if tok.token_to_id(token) is None:
-            raise GristmillError(f"{tok_path}: special token {token!r} is not in the vocabulary")
-    meta.setdefault("eot_id", tok.token_to_id(EOT))
-    meta.setdefault("pad_id", tok.token_to_id(PAD))
-    meta.setdefault("vocab_size", tok.get_vocab_size(with_added_tokens=True))
-    return tok, meta
