@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from pydantic import Field
 from gristmill.config import Section, canonical_json, load_yaml
 from pipelines.config import CurateConfig
 from gristmill.errors import GristmillError
+from gristmill.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,7 @@ class RunState:
 
     def mark(self, stage: str, key: str, seconds: float) -> None:
         self.done[stage] = {"key": key, "seconds": round(seconds, 1)}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.done, indent=2))
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps(self.done, indent=2))
 
     def forget_after(self, stage: str) -> None:
         for later in STAGES[STAGES.index(stage):]:

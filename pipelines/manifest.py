@@ -21,7 +21,7 @@ from pipelines.config import CurateConfig
 from gristmill.dataset import FORMAT, MANIFEST
 from gristmill.errors import GristmillError
 from pipelines.schema import data_schema, rejected_schema
-from pipelines.staging import write_file
+from gristmill.files import atomic_write as write_file
 
 STATS_DIR = "_stats"
 OUTPUT_DIRS = ("data", "rejected", "errors")

@@ -26,7 +26,8 @@ import numpy as np
 from pipelines.config import CurateConfig
 from pipelines.exact_dedup import HASH, IDS, text_key
 from pipelines.sidecars import SidecarWriter
-from pipelines.staging import LineWriter, RowWriter, digest, iter_rows, read_marker, unit_name, write_file
+from gristmill.files import atomic_write as write_file
+from pipelines.staging import LineWriter, RowWriter, digest, iter_rows, read_marker, unit_name
 from pipelines.schema import data_schema, rejected_schema
 from pipelines.sources import ERRORS, Unit, read_unit
 from pipelines.stage import DocStage, add_nested, reject

@@ -117,7 +117,7 @@ def test_checkpoints_are_written_atomically_and_pruned(tmp_path):
     state = {"w": __import__("torch").ones(3)}
     for step in (1, 2, 3):
         checkpoint.save(tmp_path, step, state, keep=2)
-    (tmp_path / ".step-00000004.pt.tmp-1").write_bytes(b"half a file")
+    (tmp_path / "step-00000004.pt.tmp").write_bytes(b"half a file")
     (tmp_path / "notes.txt").write_text("not ours")
     assert [p.name for p in checkpoint.all_checkpoints(tmp_path)] == ["step-00000002.pt", "step-00000003.pt"]
     assert checkpoint.load(checkpoint.latest(tmp_path))["w"].tolist() == [1, 1, 1]
