@@ -198,17 +198,19 @@ def run_chain(config: RunConfig, only: list[str] | None = None, beam_args: list[
 
 def summarize(paths: RunPaths) -> dict:
     """What a person wants after a run: the funnel, the report, compression, and the final losses."""
+    from gristmill.dataset import MANIFEST, load_manifest
+
     summary: dict = {"output_root": str(paths.root)}
-    manifest = paths.dataset / "manifest.json"
-    if manifest.exists():
-        counts = json.loads(manifest.read_text())["counts"]
+    curated = (paths.dataset / MANIFEST).exists()
+    if curated:
+        counts = load_manifest(paths.dataset)[0]["counts"]
         summary["funnel"] = counts["funnel"]
         summary["counts"] = {k: counts[k] for k in ("input", "kept", "rejected", "errors")}
         summary["dataset"] = str(paths.dataset)
     index = paths.dataset / "report" / "index.html"
     if index.exists():
         summary["report"] = str(index)
-    if (paths.tokenizer / "tokenizer.json").exists() and manifest.exists():
+    if (paths.tokenizer / "tokenizer.json").exists() and curated:
         from tokenizer.evaluate import evaluate
 
         table = evaluate([paths.tokenizer], paths.dataset)

@@ -11,7 +11,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 
 from gristmill.cli import main
 from gristmill.errors import GristmillError
-from tokenizer.dataset import is_val, val_threshold
+from tokenizer.split import is_val, val_threshold
 from tokenizer.evaluate import evaluate
 from tokenizer.shards import TokenShards, token_dtype
 from tokenizer.tokenize import tokenize_dataset

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gristmill.errors import GristmillError
-from tokenizer.dataset import Dataset, is_val, val_threshold
+from gristmill.dataset import Dataset
+from tokenizer.split import is_val, val_threshold
 from tokenizer.saved import CHAT_TOKENS, EOT, PAD, SPECIAL_TOKENS, load_tokenizer
 from tokenizer.train import Sample, TokenizerTrainConfig, train_tokenizer
 from tokenizer_data import real_docs, write_dataset

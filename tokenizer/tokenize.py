@@ -18,10 +18,11 @@ import pyarrow.compute as pc
 from tokenizers import Tokenizer, pre_tokenizers
 from tqdm import tqdm
 
+from gristmill.dataset import Dataset, texts_of
 from gristmill.errors import GristmillError
-from tokenizer.dataset import SPLIT_RULE, Dataset, is_val, texts_of, val_threshold
-from tokenizer.shards import SPLITS, TOKENS_FORMAT, ShardWriter, dtype_name, token_dtype, write_manifest
 from tokenizer.saved import load_tokenizer
+from tokenizer.shards import SPLITS, TOKENS_FORMAT, ShardWriter, dtype_name, token_dtype, write_manifest
+from tokenizer.split import SPLIT_RULE, is_val, val_threshold
 
 DEFAULT_SHARD_TOKENS = 100_000_000
 DEFAULT_BATCH_DOCS = 1024

@@ -22,8 +22,9 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 from tqdm import tqdm
 
 from gristmill.config import Section
+from gristmill.dataset import Dataset, texts_of
 from gristmill.errors import GristmillError
-from tokenizer.dataset import SPLIT_RULE, Dataset, is_val, texts_of, val_threshold
+from tokenizer.split import SPLIT_RULE, is_val, val_threshold
 from tokenizer.saved import EOT, META_FILE, META_FORMAT, PAD, SPECIAL_TOKENS, TOKENIZER_FILE
 
 # The GPT-4 (cl100k) split: contractions, letter runs with one leading non-letter,
