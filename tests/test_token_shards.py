@@ -17,7 +17,8 @@ from tokenizer.shards import TokenShards, token_dtype
 from tokenizer.tokenize import tokenize_dataset
 from tokenizer.saved import load_tokenizer
 from tokenizer.train import TokenizerTrainConfig, train_tokenizer
-from tokenizer_data import real_docs, write_dataset
+from fixtures import write_dataset
+from tokenizer_data import real_docs
 
 VAL_FRACTION = 0.2
 

@@ -14,7 +14,8 @@ from gristmill.dataset import Dataset
 from tokenizer.split import is_val, val_threshold
 from tokenizer.saved import CHAT_TOKENS, EOT, PAD, SPECIAL_TOKENS, load_tokenizer
 from tokenizer.train import Sample, TokenizerTrainConfig, train_tokenizer
-from tokenizer_data import real_docs, write_dataset
+from fixtures import write_dataset
+from tokenizer_data import real_docs
 
 VOCAB = 1200
 
