@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from gristmill.errors import GristmillError
 from gristmill.dataset import Dataset
-from tokenizer.split import is_val, val_threshold
 from tokenizer.saved import CHAT_TOKENS, EOT, PAD, SPECIAL_TOKENS, load_tokenizer
+from tokenizer.split import is_val, val_threshold
 from tokenizer.train import Sample, TokenizerTrainConfig, train_tokenizer
 from fixtures import write_dataset
 from tokenizer_data import real_docs

@@ -24,8 +24,8 @@ from tqdm import tqdm
 from gristmill.config import Section
 from gristmill.dataset import Dataset, texts_of
 from gristmill.errors import GristmillError
-from tokenizer.split import SPLIT_RULE, is_val, val_threshold
 from tokenizer.saved import EOT, META_FILE, META_FORMAT, PAD, SPECIAL_TOKENS, TOKENIZER_FILE
+from tokenizer.split import SPLIT_RULE, is_val, val_threshold
 
 # The GPT-4 (cl100k) split: contractions, letter runs with one leading non-letter,
 # numbers in groups of at most three digits, punctuation runs, newlines, spaces.
