@@ -36,7 +36,7 @@ from tokenizer.evaluate import evaluate, format_table  # noqa: E402
 from tokenizer.tokenize import tokenize_dataset  # noqa: E402
 from tokenizer.saved import load_tokenizer  # noqa: E402
 from tokenizer.train import TokenizerTrainConfig, new_tokenizer, new_trainer, train_tokenizer  # noqa: E402
-from fixtures import write_dataset  # noqa: E402
+from dataset_fixtures import write_dataset  # noqa: E402
 
 BOOK_CHUNK = 20_000
 VAL_FRACTION = 0.1

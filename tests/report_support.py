@@ -1,4 +1,4 @@
-"""Rows, config and manifest sections of the report tests' datasets (written by `fixtures.write_dataset`)."""
+"""Rows, config and manifest sections of the report tests' datasets (written by `dataset_fixtures.write_dataset`)."""
 
 from __future__ import annotations
 

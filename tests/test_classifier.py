@@ -10,7 +10,7 @@ import sys
 
 import pyarrow.parquet as pq
 import pytest
-from fixtures import write_dataset
+from dataset_fixtures import write_dataset
 from resiliparse.extract.html2text import extract_plain_text
 
 from pipelines.classifier_stage import cut_from_quantiles

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from fixtures import write_dataset
+from dataset_fixtures import write_dataset
 from report_support import ERRORS, SECTIONS, config, kept_rows, rejected_rows
 
 from gristmill.cli import main

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.image import imread
-from fixtures import write_dataset
+from dataset_fixtures import write_dataset
 from report_support import ERRORS, SECTIONS, config, kept_rows, rejected_rows
 
 from quality.report import build_report

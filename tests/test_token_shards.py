@@ -17,7 +17,7 @@ from tokenizer.shards import TokenShards, token_dtype
 from tokenizer.split import is_val, val_threshold
 from tokenizer.tokenize import tokenize_dataset
 from tokenizer.train import TokenizerTrainConfig, train_tokenizer
-from fixtures import write_dataset
+from dataset_fixtures import write_dataset
 from tokenizer_data import real_docs
 
 VAL_FRACTION = 0.2

@@ -14,7 +14,7 @@ from gristmill.dataset import Dataset
 from tokenizer.saved import CHAT_TOKENS, EOT, PAD, SPECIAL_TOKENS, load_tokenizer
 from tokenizer.split import is_val, val_threshold
 from tokenizer.train import Sample, TokenizerTrainConfig, train_tokenizer
-from fixtures import write_dataset
+from dataset_fixtures import write_dataset
 from tokenizer_data import real_docs
 
 VOCAB = 1200

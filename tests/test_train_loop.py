@@ -176,7 +176,7 @@ def test_bits_per_byte_is_exact_against_decoding_the_scored_tokens(tmp_path, cor
     from tokenizer.tokenize import tokenize_dataset
     from tokenizer.saved import load_tokenizer
     from tokenizer.train import TokenizerTrainConfig, train_tokenizer
-    from fixtures import write_dataset
+    from dataset_fixtures import write_dataset
     from tokenizer_data import real_docs
     from train.config import TrainConfig
     from train.data import TokenSplit, eval_batches, eval_sample

@@ -1,4 +1,4 @@
-"""Real documents for the tokenizer tests (written as datasets by `fixtures.write_dataset`)."""
+"""Real documents for the tokenizer tests (written as datasets by `dataset_fixtures.write_dataset`)."""
 
 from __future__ import annotations
 
