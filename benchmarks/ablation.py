@@ -140,7 +140,7 @@ def curate(inputs: list[dict], out: Path, overrides: dict) -> dict:
 
 def dataset_texts(out: Path) -> list[tuple[str, str]]:
     """(id, text) of every kept document, through the dataset's manifest."""
-    from tokenizer.dataset import Dataset, texts_of
+    from gristmill.dataset import Dataset, texts_of
 
     rows = []
     for path, batch in Dataset.open(out).batches(["id", "text"]):

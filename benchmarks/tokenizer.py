@@ -30,11 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from tokenizer.dataset import Dataset, is_val, val_threshold  # noqa: E402
+from gristmill.dataset import Dataset  # noqa: E402
+from tokenizer.split import is_val, val_threshold  # noqa: E402
 from tokenizer.evaluate import evaluate, format_table  # noqa: E402
 from tokenizer.tokenize import tokenize_dataset  # noqa: E402
-from tokenizer.train import TokenizerTrainConfig, load_tokenizer, new_tokenizer, new_trainer, train_tokenizer  # noqa: E402
-from tokenizer_data import write_dataset  # noqa: E402
+from tokenizer.saved import load_tokenizer  # noqa: E402
+from tokenizer.train import TokenizerTrainConfig, new_tokenizer, new_trainer, train_tokenizer  # noqa: E402
+from dataset_fixtures import write_dataset  # noqa: E402
 
 BOOK_CHUNK = 20_000
 VAL_FRACTION = 0.1

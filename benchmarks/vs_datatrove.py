@@ -275,16 +275,15 @@ def _raw_id(gristmill_id: str) -> str:
 
 
 def gristmill_decisions(out: Path) -> dict[str, str | None]:
-    import pyarrow.parquet as pq
+    from gristmill.dataset import Dataset
 
-    manifest = json.loads((out / "manifest.json").read_text())
+    dataset = Dataset.open(out)
     decisions: dict[str, str | None] = {}
-    for shard in manifest["shards"]["data"]:
-        for doc_id in pq.read_table(out / shard["path"], columns=["id"]).column("id").to_pylist():
+    for _, batch in dataset.batches(["id"]):
+        for doc_id in batch.column("id").to_pylist():
             decisions[_raw_id(doc_id)] = None
-    for shard in manifest["shards"]["rejected"]:
-        table = pq.read_table(out / shard["path"], columns=["id", "reason"])
-        for doc_id, reason in zip(table.column("id").to_pylist(), table.column("reason").to_pylist()):
+    for _, batch in dataset.batches(["id", "reason"], kind="rejected"):
+        for doc_id, reason in zip(batch.column("id").to_pylist(), batch.column("reason").to_pylist()):
             decisions[_raw_id(doc_id)] = reason
     return decisions
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gristmill.config import canonical_json
 from gristmill.errors import GristmillError
+from gristmill.files import atomic_write
 
 if TYPE_CHECKING:
     from gristmill.run_config import RunConfig
@@ -72,9 +72,7 @@ class RunState:
 
     def mark(self, stage: str, key: str, seconds: float) -> None:
         self.done[stage] = {"key": key, "seconds": round(seconds, 1)}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.done, indent=2))
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps(self.done, indent=2))
 
     def forget_after(self, stage: str) -> None:
         for later in STAGES[STAGES.index(stage):]:
@@ -153,17 +151,19 @@ def run_chain(config: RunConfig, only: list[str] | None = None, beam_args: list[
 
 def summarize(paths: RunPaths) -> dict:
     """What a person wants after a run: the funnel, the report, compression, and the final losses."""
+    from gristmill.dataset import MANIFEST, load_manifest
+
     summary: dict = {"output_root": str(paths.root)}
-    manifest = paths.dataset / "manifest.json"
-    if manifest.exists():
-        counts = json.loads(manifest.read_text())["counts"]
+    curated = (paths.dataset / MANIFEST).exists()
+    if curated:
+        counts = load_manifest(paths.dataset)[0]["counts"]
         summary["funnel"] = counts["funnel"]
         summary["counts"] = {k: counts[k] for k in ("input", "kept", "rejected", "errors")}
         summary["dataset"] = str(paths.dataset)
     index = paths.dataset / "report" / "index.html"
     if index.exists():
         summary["report"] = str(index)
-    if (paths.tokenizer / "tokenizer.json").exists() and manifest.exists():
+    if (paths.tokenizer / "tokenizer.json").exists() and curated:
         from tokenizer.evaluate import evaluate
 
         table = evaluate([paths.tokenizer], paths.dataset)

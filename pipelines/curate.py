@@ -95,10 +95,10 @@ class _WriteStats(beam.DoFn):
     def process(self, summary):
         import json
 
-        from pipelines.staging import write_file
+        from gristmill.files import atomic_write
 
         for name, value in summary_files(summary, self._config, self._layout):
-            write_file(f"{self._directory}/{name}", json.dumps(value, sort_keys=True, default=str).encode("utf-8"))
+            atomic_write(f"{self._directory}/{name}", json.dumps(value, sort_keys=True, default=str).encode("utf-8"))
 
 
 class Curate(beam.PTransform):

@@ -21,7 +21,7 @@ from pipelines.config import CurateConfig
 from gristmill.dataset import FORMAT, MANIFEST
 from gristmill.errors import GristmillError
 from pipelines.schema import data_schema, rejected_schema
-from pipelines.staging import write_file
+from gristmill.files import atomic_write
 
 STATS_DIR = "_stats"
 OUTPUT_DIRS = ("data", "rejected", "errors")
@@ -136,6 +136,6 @@ def write_manifest(out_url: str, config: CurateConfig, files: list, skipped: lis
         "timings": timings,
         **sections,
     }
-    write_file(f"{out_url}/{MANIFEST}", json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
+    atomic_write(f"{out_url}/{MANIFEST}", json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
     fs.rm(f"{root}/{STATS_DIR}", recursive=True)
     return manifest

@@ -28,7 +28,8 @@ from pipelines.config import CurateConfig
 from pipelines.exact_dedup import HASH, IDS, text_key
 from pipelines.line_dedup_step import PairWriter, remover
 from pipelines.sidecars import SidecarWriter
-from pipelines.staging import LineWriter, RowWriter, digest, iter_rows, read_marker, unit_name, write_file
+from gristmill.files import atomic_write
+from pipelines.staging import LineWriter, RowWriter, digest, iter_rows, read_marker, unit_name
 from pipelines.schema import data_schema, rejected_schema
 from pipelines.sources import ERRORS, Unit, read_unit
 from pipelines.stage import DocStage, add_nested, reject
@@ -122,7 +123,7 @@ class _UnitTask(beam.DoFn):
             self._tally: dict = {}
             stats = yield from work()
             stats["tally"] = self._tally
-            write_file(self._layout.marker(self.segment, unit), json.dumps({"digest": want, "stats": stats}).encode())
+            atomic_write(self._layout.marker(self.segment, unit), json.dumps({"digest": want, "stats": stats}).encode())
             reused = 0
         yield unit, {**stats, "segment": self.segment, "digest": want, "reused": reused}
 

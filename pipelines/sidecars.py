@@ -12,11 +12,14 @@ no task holds more than about RANGE_ENTRIES of them.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Iterator
 
 import fsspec
 import numpy as np
 from fsspec.implementations.local import LocalFileSystem
+
+from gristmill.files import atomic_open
 
 # Keys one collision task holds at most (with their unit and k): the number of ranges follows.
 RANGE_ENTRIES = 4_000_000
@@ -28,18 +31,15 @@ class SidecarWriter:
     def __init__(self, path_of):
         self._path_of = path_of  # name -> url
         self._handles: dict = {}
+        self._files = ExitStack()
 
     def write(self, name: str, data: bytes) -> None:
         if name not in self._handles:
-            fs, path = fsspec.core.url_to_fs(self._path_of(name))
-            fs.makedirs(fs._parent(path), exist_ok=True)
-            self._handles[name] = (fs, path, fs.open(path + ".tmp", "wb"))
-        self._handles[name][2].write(data)
+            self._handles[name] = self._files.enter_context(atomic_open(self._path_of(name)))
+        self._handles[name].write(data)
 
     def close(self) -> None:
-        for fs, path, handle in self._handles.values():
-            handle.close()
-            fs.mv(path + ".tmp", path)
+        self._files.close()  # renames every finished file into place
 
 
 def load_array(url: str, dtype, columns: int = 1) -> np.ndarray:

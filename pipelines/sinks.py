@@ -17,7 +17,8 @@ import apache_beam as beam
 import pyarrow as pa
 
 from pipelines.schema import data_schema, rejected_schema
-from pipelines.staging import iter_lines, iter_rows, write_file, write_parquet
+from gristmill.files import atomic_write
+from pipelines.staging import iter_lines, iter_rows, write_parquet
 
 # For each output directory: the segments' files it gathers, in order, and its suffix.
 OUTPUTS = {
@@ -85,7 +86,7 @@ class _WriteShard(beam.DoFn):
         suffix = OUTPUTS[kind][1]
         url = f"{self._directory}/{kind}/{shard_name(index, suffix)}"
         if suffix == "jsonl":
-            write_file(url, b"".join(line for piece in pieces for line in iter_lines(*piece)))
+            atomic_write(url, b"".join(line for piece in pieces for line in iter_lines(*piece)))
             return
         write_parquet(url, (row for piece in pieces for row in iter_rows(*piece)), schema_of(kind))
 
@@ -112,7 +113,7 @@ class _WriteJson(beam.DoFn):
         self._url = url
 
     def process(self, value):
-        write_file(self._url, json.dumps(value, sort_keys=True, default=str).encode("utf-8"))
+        atomic_write(self._url, json.dumps(value, sort_keys=True, default=str).encode("utf-8"))
 
 
 class WriteJson(beam.PTransform):

@@ -17,14 +17,15 @@ Layout below `<output>.staging/<key>/`:
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+from contextlib import ExitStack
 from typing import Iterable, Iterator
 
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gristmill.files import atomic_open, atomic_write
 from pipelines.schema import to_table
 
 # A row group is flushed at this many rows or bytes of text, whichever comes first; both depend
@@ -48,16 +49,6 @@ def text_bytes(row: dict) -> int:
     return len(text.encode("utf-8")) if text else 0
 
 
-def write_file(url: str, data: bytes) -> None:
-    """Write through a temporary name, then rename, so a file is either whole or absent."""
-    fs, path = fsspec.core.url_to_fs(url)
-    fs.makedirs(fs._parent(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with fs.open(tmp, "wb") as handle:
-        handle.write(data)
-    fs.mv(tmp, path)
-
-
 def exists(url: str) -> bool:
     fs, path = fsspec.core.url_to_fs(url)
     return fs.exists(path)
@@ -74,7 +65,7 @@ class RowWriter:
         self._buffer: list[dict] = []
         self._buffered_bytes = 0
         self._writer = None
-        self._handle = None
+        self._file = ExitStack()
         self.rows = 0
         self.bytes = 0
 
@@ -91,11 +82,8 @@ class RowWriter:
         if not self._buffer:
             return
         if self._writer is None:
-            fs, path = fsspec.core.url_to_fs(self.url)
-            fs.makedirs(fs._parent(path), exist_ok=True)
-            self._fs, self._path = fs, path
-            self._handle = fs.open(path + ".tmp", "wb")
-            self._writer = pq.ParquetWriter(self._handle, self._schema, **PARQUET_OPTIONS)
+            handle = self._file.enter_context(atomic_open(self.url))
+            self._writer = pq.ParquetWriter(handle, self._schema, **PARQUET_OPTIONS)
         self._writer.write_table(to_table(self._buffer, self._schema), row_group_size=len(self._buffer))
         self._buffer, self._buffered_bytes = [], 0
 
@@ -104,8 +92,7 @@ class RowWriter:
         self._flush()
         if self._writer is not None:
             self._writer.close()
-            self._handle.close()
-            self._fs.mv(self._path + ".tmp", self._path)
+            self._file.close()  # renames the finished file into place
         return {"rows": self.rows, "bytes": self.bytes}
 
 
@@ -116,9 +103,7 @@ def write_parquet(url: str, rows: Iterable[dict], schema: pa.Schema) -> dict:
         writer.write(row)
     stats = writer.close()
     if not stats["rows"]:
-        buffer = io.BytesIO()
-        pq.write_table(to_table([], schema), buffer, **PARQUET_OPTIONS)
-        write_file(url, buffer.getvalue())
+        atomic_write(url, lambda handle: pq.write_table(to_table([], schema), handle, **PARQUET_OPTIONS))
     return stats
 
 
@@ -162,7 +147,7 @@ class LineWriter:
 
     def close(self) -> dict:
         if self._lines:
-            write_file(self.url, b"".join(self._lines))
+            atomic_write(self.url, b"".join(self._lines))
         return {"rows": self.rows, "bytes": self.bytes}
 
 

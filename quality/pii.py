@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from quality.pii_detectors import (
@@ -83,6 +82,8 @@ class PiiSettings(BaseModel):
     @field_validator("phone_regions")
     @classmethod
     def _known_regions(cls, regions: list[str]) -> list[str]:
+        import phonenumbers
+
         unknown = sorted(set(regions) - phonenumbers.SUPPORTED_REGIONS)
         if unknown:
             raise ValueError(f"unknown phone regions {unknown}; use ISO 3166 codes such as US, GB, DE")

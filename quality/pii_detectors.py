@@ -13,11 +13,6 @@ import ipaddress
 import re
 from typing import NamedTuple
 
-import phonenumbers
-from stdnum import iban as stdnum_iban
-from stdnum import isbn as stdnum_isbn
-from stdnum import luhn
-from stdnum.us import ssn as stdnum_ssn
 
 
 class Span(NamedTuple):
@@ -83,6 +78,8 @@ _CARD = re.compile(
 
 
 def find_cards(text: str) -> list[Span]:
+    from stdnum import luhn  # the PII libraries load when a detector first runs, not with the config
+
     spans = []
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group())
@@ -97,6 +94,8 @@ _IBAN = re.compile(r"(?<![\w])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]{1,4}){3,8}(?![\w]
 
 
 def find_ibans(text: str) -> list[Span]:
+    from stdnum import iban as stdnum_iban
+
     spans = []
     for m in _IBAN.finditer(text):
         value = m.group()
@@ -124,6 +123,8 @@ def find_ssns(text: str) -> list[Span]:
     `stdnum.us.ssn` rejects area 000, 666 and 9xx, group 00, serial 0000 and the
     numbers known to be advertising samples (078-05-1120 and the like).
     """
+    from stdnum.us import ssn as stdnum_ssn
+
     spans = [Span(m.start(), m.end(), "US_SSN") for m in _SSN.finditer(text) if stdnum_ssn.is_valid(m.group())]
     for m in _SSN_UNHYPHENATED.finditer(text):
         if _SSN_KEYWORD.search(text[max(0, m.start() - 30) : m.start()]) and stdnum_ssn.is_valid(m.group().replace(" ", "")):
@@ -182,6 +183,8 @@ def _phone_strength(value: str, digits: str, regions: tuple[str, ...]) -> str | 
     National format: a valid number of one of `regions` in a strong shape is strong; a valid
     one in a weak shape, or one of possible length only, is weak.
     """
+    import phonenumbers
+
     number_part = _EXTENSION.sub("", value)
     if _is_international(number_part):
         try:
@@ -207,6 +210,8 @@ def _near_phone_word(text: str, start: int, end: int) -> bool:
 
 
 def find_phones(text: str, regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> list[Span]:
+    from stdnum import isbn as stdnum_isbn
+
     spans = []
     for m in _PHONE.finditer(text):
         value = m.group()

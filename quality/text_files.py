@@ -2,7 +2,7 @@
 
 Accepted: JSONL (`.jsonl`, `.jsonl.gz`, `.json`), one document per line with a
 text field; plain text (`.txt`), one document per file; and a curated dataset
-directory, read through its `manifest.json` (`shards.data`).
+directory, read through its `manifest.json` by `gristmill.dataset` (kept documents).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-import pyarrow.parquet as pq
+from gristmill.dataset import Dataset
 
 
 def read_texts(path: str | Path, text_field: str = "text") -> Iterator[str]:
     path = Path(path)
     if path.is_dir():
-        yield from _dataset_texts(path)
+        yield from Dataset.open(path).texts()
     elif not path.is_file():
         raise FileNotFoundError(f"input not found: {path}")
     elif path.name.endswith((".jsonl", ".jsonl.gz", ".json", ".json.gz")):
@@ -43,13 +43,3 @@ def _jsonl_texts(path: Path, text_field: str) -> Iterator[str]:
             if not isinstance(text, str):
                 raise ValueError(f"{path}:{lineno}: no string field {text_field!r}")
             yield text
-
-
-def _dataset_texts(root: Path) -> Iterator[str]:
-    manifest_path = root / "manifest.json"
-    if not manifest_path.is_file():
-        raise ValueError(f"{root}: a directory must be a curated dataset with a manifest.json")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    for shard in manifest["shards"]["data"]:
-        table = pq.read_table(root / shard["path"], columns=["text"])
-        yield from table.column("text").to_pylist()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from tokenizer.train import TOKENIZER_FILE, TokenizerTrainConfig, new_tokenizer, new_trainer
+from tokenizer.saved import TOKENIZER_FILE
+from tokenizer.train import TokenizerTrainConfig, new_tokenizer, new_trainer
 from train import checkpoint
 from train.model import GPT, GPTConfig
 

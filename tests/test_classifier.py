@@ -8,9 +8,9 @@ import random
 import subprocess
 import sys
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from dataset_fixtures import write_dataset
 from resiliparse.extract.html2text import extract_plain_text
 
 from pipelines.classifier_stage import cut_from_quantiles
@@ -109,10 +109,7 @@ def test_cli_trains_from_jsonl_txt_and_a_dataset_dir(data, tmp_path, capsys):
     book_txt = tmp_path / "book.txt"
     book_txt.write_text(data["positive"][-30], encoding="utf-8")
     # A curated dataset directory, read through its manifest.
-    dataset = tmp_path / "web_ds"
-    (dataset / "data").mkdir(parents=True)
-    pq.write_table(pa.table({"id": [str(i) for i in range(40)], "text": data["negative"][:40]}), dataset / "data" / "part-00000.parquet")
-    (dataset / "manifest.json").write_text(json.dumps({"shards": {"data": [{"path": "data/part-00000.parquet"}]}}))
+    dataset = write_dataset(tmp_path / "web_ds", [{"id": str(i), "text": t, "source": "web"} for i, t in enumerate(data["negative"][:40])])
     neg_jsonl = tmp_path / "neg.jsonl"
     neg_jsonl.write_text("".join(json.dumps({"body": t}) + "\n" for t in data["negative"][40:]), encoding="utf-8")
 

@@ -106,14 +106,14 @@ def test_progress_counts_finished_units_from_their_markers(tmp_path, monkeypatch
 
     from pipelines.curate import Progress
     from pipelines.segments import Layout
-    from pipelines.staging import write_file
+    from gristmill.files import atomic_write
 
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     layout = Layout(str(tmp_path))
     progress = Progress(layout, [SimpleNamespace(input_bytes=100), SimpleNamespace(input_bytes=300)])
-    write_file(layout.marker("s1", 0), json.dumps({"digest": "d", "stats": {"input": 7, "input_bytes": 100}}).encode())
-    write_file(layout.marker("s3", 0), json.dumps({"digest": "d", "stats": {"alive": {"rows": 5}}}).encode())
+    atomic_write(layout.marker("s1", 0), json.dumps({"digest": "d", "stats": {"input": 7, "input_bytes": 100}}).encode())
+    atomic_write(layout.marker("s3", 0), json.dumps({"digest": "d", "stats": {"alive": {"rows": 5}}}).encode())
     progress._update()
     assert progress._bar.total == 400 and progress._bar.n == 100
     assert progress._bar.postfix == "docs=7, kept=5"

@@ -14,7 +14,7 @@ import torch
 from model_support import save_checkpoint, tiny_model, tiny_tokenizer
 from gristmill.cli import main
 from gristmill.errors import GristmillError
-from tokenizer.train import load_tokenizer
+from tokenizer.saved import load_tokenizer
 from train.evaluate_tasks import answer, evaluate_file, normalize_answer, read_items, token_f1
 from train_support import one_thread, write_jsonl  # noqa: F401 (one_thread: an autouse fixture)
 

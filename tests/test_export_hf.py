@@ -10,7 +10,7 @@ import torch
 from model_support import save_checkpoint, tiny_model, tiny_tokenizer
 from gristmill.cli import main
 from gristmill.errors import GristmillError
-from tokenizer.train import load_tokenizer
+from tokenizer.saved import load_tokenizer
 from train.chat import ChatTemplate
 from train.export_hf import export
 from train.generate import generate_ids

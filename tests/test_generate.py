@@ -7,7 +7,7 @@ import torch
 
 from model_support import save_checkpoint, tiny_model, tiny_tokenizer
 from gristmill.cli import main
-from tokenizer.train import load_tokenizer
+from tokenizer.saved import load_tokenizer
 from train.generate import StreamDecoder, generate_ids, next_token
 from train.model import KVCache
 from train_support import one_thread  # noqa: F401 (one_thread: an autouse fixture)

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.image import imread
-from report_support import ERRORS, config, kept_rows, rejected_rows, write_dataset
+from dataset_fixtures import write_dataset
+from report_support import ERRORS, SECTIONS, config, kept_rows, rejected_rows
 
 from quality.report import build_report
 
@@ -18,7 +19,7 @@ CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/ch
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian: apt-get install -y chromium; .ci/run installs it)")
 def test_report_renders_offline_in_headless_chromium(tmp_path):
-    root = write_dataset(tmp_path / "ds", kept_rows(), rejected_rows(), ERRORS, config())
+    root = write_dataset(tmp_path / "ds", kept_rows(), rejected_rows(), ERRORS, config(), sections=SECTIONS)
     report = build_report(root)
     shot = tmp_path / "shot.png"
     # Every host name resolves to nothing: the page must render from the file alone.

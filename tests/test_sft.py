@@ -11,7 +11,7 @@ import yaml
 from model_support import save_checkpoint, tiny_model, tiny_tokenizer
 from gristmill.cli import main
 from gristmill.errors import GristmillError
-from tokenizer.train import load_tokenizer
+from tokenizer.saved import load_tokenizer
 from train import checkpoint
 from train.chat import ChatTemplate
 from train.generate import generate_ids

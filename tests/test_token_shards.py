@@ -11,12 +11,14 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 
 from gristmill.cli import main
 from gristmill.errors import GristmillError
-from tokenizer.dataset import is_val, val_threshold
 from tokenizer.evaluate import evaluate
+from tokenizer.saved import load_tokenizer
 from tokenizer.shards import TokenShards, token_dtype
+from tokenizer.split import is_val, val_threshold
 from tokenizer.tokenize import tokenize_dataset
-from tokenizer.train import TokenizerTrainConfig, load_tokenizer, train_tokenizer
-from tokenizer_data import real_docs, write_dataset
+from tokenizer.train import TokenizerTrainConfig, train_tokenizer
+from dataset_fixtures import write_dataset
+from tokenizer_data import real_docs
 
 VAL_FRACTION = 0.2
 

@@ -10,11 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gristmill.errors import GristmillError
-from tokenizer.dataset import Dataset, is_val, val_threshold
-from tokenizer.train import (
-    CHAT_TOKENS, EOT, PAD, SPECIAL_TOKENS, Sample, TokenizerTrainConfig, load_tokenizer, train_tokenizer,
-)
-from tokenizer_data import real_docs, write_dataset
+from gristmill.dataset import Dataset
+from tokenizer.saved import CHAT_TOKENS, EOT, PAD, SPECIAL_TOKENS, load_tokenizer
+from tokenizer.split import is_val, val_threshold
+from tokenizer.train import Sample, TokenizerTrainConfig, train_tokenizer
+from dataset_fixtures import write_dataset
+from tokenizer_data import real_docs
 
 VOCAB = 1200
 

@@ -117,7 +117,7 @@ def test_checkpoints_are_written_atomically_and_pruned(tmp_path):
     state = {"w": __import__("torch").ones(3)}
     for step in (1, 2, 3):
         checkpoint.save(tmp_path, step, state, keep=2)
-    (tmp_path / ".step-00000004.pt.tmp-1").write_bytes(b"half a file")
+    (tmp_path / "step-00000004.pt.tmp").write_bytes(b"half a file")
     (tmp_path / "notes.txt").write_text("not ours")
     assert [p.name for p in checkpoint.all_checkpoints(tmp_path)] == ["step-00000002.pt", "step-00000003.pt"]
     assert checkpoint.load(checkpoint.latest(tmp_path))["w"].tolist() == [1, 1, 1]
@@ -174,8 +174,10 @@ def test_bits_per_byte_is_exact_against_decoding_the_scored_tokens(tmp_path, cor
     import torch.nn.functional as F
 
     from tokenizer.tokenize import tokenize_dataset
-    from tokenizer.train import TokenizerTrainConfig, load_tokenizer, train_tokenizer
-    from tokenizer_data import real_docs, write_dataset
+    from tokenizer.saved import load_tokenizer
+    from tokenizer.train import TokenizerTrainConfig, train_tokenizer
+    from dataset_fixtures import write_dataset
+    from tokenizer_data import real_docs
     from train.config import TrainConfig
     from train.data import TokenSplit, eval_batches, eval_sample
     from train.loop import Dist, evaluate

@@ -1,30 +1,10 @@
-"""Build small curated-dataset directories (Parquet shards + manifest.json) for the tokenizer tests."""
+"""Real documents for the tokenizer tests (written as datasets by `dataset_fixtures.write_dataset`)."""
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 from pathlib import Path
-
-import pyarrow.parquet as pq
-
-from pipelines.schema import data_schema, to_table
-
-
-def write_dataset(root: Path, docs: list[dict], shards: int = 2) -> Path:
-    """Docs (id, text, source[, lang]) split into `shards` Parquet files listed in a gristmill-dataset-v1 manifest."""
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    entries = []
-    per = -(-len(docs) // shards)
-    for n in range(shards):
-        rows = [dict(doc, n_chars=len(doc["text"])) for doc in docs[n * per : (n + 1) * per]]
-        rel = f"data/part-{n:05d}.parquet"
-        pq.write_table(to_table(rows, data_schema()), root / rel)
-        entries.append({"path": rel, "rows": len(rows), "sha256": hashlib.sha256((root / rel).read_bytes()).hexdigest()})
-    manifest = {"format": "gristmill-dataset-v1", "counts": {"kept": len(docs)}, "shards": {"data": entries, "rejected": [], "errors": []}}
-    (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return root
 
 
 def real_docs(corpora: Path, book_chunk_chars: int = 4000, max_book_chunks: int = 120) -> list[dict]:

@@ -13,9 +13,10 @@ from pathlib import Path
 import pyarrow.compute as pc
 from tqdm import tqdm
 
+from gristmill.dataset import Dataset, texts_of
 from gristmill.errors import GristmillError
-from tokenizer.dataset import Dataset, is_val, texts_of, val_threshold
-from tokenizer.train import load_tokenizer
+from tokenizer.saved import load_tokenizer
+from tokenizer.split import is_val, val_threshold
 
 
 def evaluate(tokenizer_dirs: list[str | Path], dataset_dir: str | Path, val_fraction: float | None = None) -> dict:

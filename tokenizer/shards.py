@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from gristmill.errors import GristmillError
+from gristmill.files import atomic_write
 
 TOKENS_FORMAT = "gristmill-tokens-v1"
 SPLITS = ("train", "val")
@@ -106,9 +106,7 @@ class ShardWriter:
 
 def write_manifest(root: Path, manifest: dict) -> None:
     """Written last and atomically: a TOKENS dir with a manifest is complete."""
-    tmp = root / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, root / "manifest.json")
+    atomic_write(root / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
 
 
 @dataclass

@@ -18,11 +18,12 @@ import pyarrow.compute as pc
 from tokenizers import Tokenizer, pre_tokenizers
 from tqdm import tqdm
 
+from gristmill.dataset import Dataset, texts_of
 from gristmill.errors import GristmillError
 from tokenizer.config import DEFAULT_BATCH_DOCS, DEFAULT_SHARD_TOKENS
-from tokenizer.dataset import SPLIT_RULE, Dataset, is_val, texts_of, val_threshold
+from tokenizer.saved import load_tokenizer
 from tokenizer.shards import SPLITS, TOKENS_FORMAT, ShardWriter, dtype_name, token_dtype, write_manifest
-from tokenizer.train import load_tokenizer
+from tokenizer.split import SPLIT_RULE, is_val, val_threshold
 
 TOKEN_BYTES_FILE = "token_bytes.npy"
 

@@ -20,13 +20,11 @@ import xxhash
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from tqdm import tqdm
 
+from gristmill.dataset import Dataset, texts_of
 from gristmill.errors import GristmillError
-from tokenizer.config import CHAT_TOKENS, DEFAULT_SPLIT_PATTERN, EOT, PAD, SPECIAL_TOKENS, TokenizerTrainConfig  # noqa: F401
-from tokenizer.dataset import SPLIT_RULE, Dataset, is_val, texts_of, val_threshold
-
-TOKENIZER_FILE = "tokenizer.json"
-META_FILE = "tokenizer_meta.json"
-META_FORMAT = "gristmill-tokenizer-v1"
+from tokenizer.config import DEFAULT_SPLIT_PATTERN, TokenizerTrainConfig  # noqa: F401
+from tokenizer.saved import EOT, META_FILE, META_FORMAT, PAD, SPECIAL_TOKENS, TOKENIZER_FILE
+from tokenizer.split import SPLIT_RULE, is_val, val_threshold
 
 
 def new_tokenizer(split_pattern: str) -> Tokenizer:
@@ -152,30 +150,3 @@ def train_tokenizer(dataset_dir: str | Path, output_dir: str | Path, config: Tok
     }
     (output / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return meta
-
-
-def load_tokenizer(path: str | Path) -> tuple[Tokenizer, dict]:
-    """A trained tokenizer and its metadata from a TOKDIR (or its tokenizer.json), ready to encode.
-
-    Special tokens are matched only as ids, never from text: a document that
-    contains the literal "<|endoftext|>" gets ordinary byte tokens.
-    """
-    path = Path(path)
-    tok_path = path if path.is_file() else path / TOKENIZER_FILE
-    if not tok_path.is_file():
-        raise GristmillError(f"{tok_path}: no tokenizer.json (train one with `gristmill tokenizer train`)")
-    try:
-        tok = Tokenizer.from_file(str(tok_path))
-    except Exception as err:  # tokenizers raises a bare Exception on a malformed file
-        raise GristmillError(f"{tok_path}: not a tokenizers JSON file: {err}") from None
-    tok.encode_special_tokens = True
-    meta_path = tok_path.parent / META_FILE
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
-    meta["tokenizer_sha256"] = hashlib.sha256(tok_path.read_bytes()).hexdigest()
-    for token in (EOT, PAD):
-        if tok.token_to_id(token) is None:
-            raise GristmillError(f"{tok_path}: special token {token!r} is not in the vocabulary")
-    meta.setdefault("eot_id", tok.token_to_id(EOT))
-    meta.setdefault("pad_id", tok.token_to_id(PAD))
-    meta.setdefault("vocab_size", tok.get_vocab_size(with_added_tokens=True))
-    return tok, meta

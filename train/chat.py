@@ -16,7 +16,7 @@ from __future__ import annotations
 from tokenizers import Tokenizer
 
 from gristmill.errors import GristmillError
-from tokenizer.train import CHAT_TOKENS
+from tokenizer.saved import CHAT_TOKENS
 
 ROLES = {"system": "<|system|>", "user": "<|user|>", "assistant": "<|assistant|>"}
 END = "<|end|>"

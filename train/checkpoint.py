@@ -1,8 +1,8 @@
 """Atomic checkpoints that load without running code.
 
-A checkpoint is written to a temporary file in the same directory, synced, then renamed over its
-final name, so a crash leaves either the old file or the new one, never half of one (the next save
-removes such a crash's temporary file). Loading uses
+A checkpoint is written with `gristmill.files.atomic_write` (a temporary file in the same directory,
+renamed over its final name), synced before the rename, so a crash leaves either the old file or the
+new one, never half of one (the next save removes such a crash's temporary file). Loading uses
 `torch.load(weights_only=True)`, which only rebuilds tensors and plain containers and refuses any
 pickle that asks to call a function (the classic `__reduce__` payload).
 """
@@ -19,9 +19,10 @@ import numpy as np
 import torch
 
 from gristmill.errors import GristmillError
+from gristmill.files import TEMP_SUFFIX, atomic_write
 
 NAME = re.compile(r"^step-(\d{8})\.pt$")
-TEMP = re.compile(r"^\.step-\d{8}\.pt\.tmp-\d+$")
+TEMP = re.compile(r"^step-\d{8}\.pt" + re.escape(TEMP_SUFFIX) + "$")
 
 
 def path_for(directory: Path, step: int) -> Path:
@@ -31,12 +32,13 @@ def path_for(directory: Path, step: int) -> Path:
 def save(directory: Path, step: int, state: dict, keep: int) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     final = path_for(directory, step)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
+
+    def write(handle) -> None:
+        torch.save(state, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+    atomic_write(final, write)
     dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

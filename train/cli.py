@@ -109,7 +109,7 @@ def _register_model_commands(sub) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     from gristmill.errors import GristmillError
-    from tokenizer.train import load_tokenizer
+    from tokenizer.saved import load_tokenizer
     from train.chat import ChatTemplate
     from train.checkpoint import load_model
     from train.generate import StreamDecoder, generate_ids
@@ -165,7 +165,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from tokenizer.train import load_tokenizer
+    from tokenizer.saved import load_tokenizer
     from train.checkpoint import load_model
     from train.evaluate_tasks import evaluate_file
 

@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import save_file
 
 from gristmill.errors import GristmillError
-from tokenizer.train import CHAT_TOKENS, EOT, PAD, TOKENIZER_FILE, load_tokenizer
+from tokenizer.saved import CHAT_TOKENS, EOT, PAD, TOKENIZER_FILE, load_tokenizer
 from train import chat, checkpoint
 from train.model import GPT
 

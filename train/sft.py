@@ -27,7 +27,7 @@ from pydantic import Field, field_validator
 
 from gristmill.config import Section, section_data, with_overrides
 from gristmill.errors import GristmillError
-from tokenizer.train import load_tokenizer
+from tokenizer.saved import load_tokenizer
 from train import checkpoint
 from train.chat import ROLES, ChatTemplate
 from train.config import CheckpointSection, EvalSection, OptimizerSection, ScheduleSection

@@ -1,16 +1,15 @@
-"""Read a curated dataset for the report: one pass over every shard listed in the manifest.
+"""The report's view of a curated dataset: one pass over every shard listed in the manifest.
 
-Each shard file is read once: its bytes are hashed (sha256) and counted against
-the manifest, its ids and per-reason byte totals are collected for the whole
-dataset, and its rows are kept in full or as a seeded sample. A sample keeps a
+Each shard file is read once, by `gristmill.dataset.Dataset.read_checked`: its
+bytes are hashed (sha256) and counted against the manifest. Here its ids and
+per-reason byte totals are collected for the whole dataset, and its rows are
+kept in full or as a seeded sample. A sample keeps a
 document when xxh64(id, seed) falls under the sampled fraction, so it is the
 same whatever the sharding and needs no second pass.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,27 +17,15 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import xxhash
 from tqdm import tqdm
 
-from gristmill.dataset import load_manifest
+from gristmill.dataset import KINDS, Dataset, ShardCheck
 from gristmill.errors import GristmillError
 
 # Above this many bytes of Parquet (kept + rejected), rows are sampled unless --sample says otherwise.
 FULL_LOAD_LIMIT_BYTES = 512 * 1024 * 1024
 AUTO_SAMPLE_DOCS = 100_000
-MISSING = "(missing)"
-
-
-@dataclass
-class ShardCheck:
-    kind: str  # data, rejected or errors
-    path: str
-    manifest_rows: int
-    actual_rows: int
-    manifest_sha256: str
-    actual_sha256: str
 
 
 @dataclass
@@ -83,45 +70,23 @@ def _text_bytes(table: pa.Table) -> pa.Array:
 
 
 class _Reader:
-    def __init__(self, root: Path, manifest: dict, sample_docs: int | None, seed: int):
-        self.root = root
-        self.manifest = manifest
+    def __init__(self, dataset: Dataset, sample_docs: int | None, seed: int):
+        self.dataset = dataset
         self.seed = seed
         self.shards: list[ShardCheck] = []
         self.kept_bytes = 0
         self.rejected_bytes: Counter = Counter()
-        listed = manifest["shards"]
-        n_rows = sum(int(s.get("rows", 0)) for kind in ("data", "rejected") for s in listed.get(kind, []))
+        n_rows = sum(int(s.get("rows", 0)) for kind in ("data", "rejected") for s in dataset.listed(kind))
         self.threshold = None if sample_docs is None or sample_docs >= n_rows else _threshold(sample_docs / max(n_rows, 1))
-
-    def _read(self, kind: str, entry: dict) -> bytes | None:
-        path = self.root / entry["path"]
-        raw = path.read_bytes() if path.is_file() else None
-        self.shards.append(
-            ShardCheck(
-                kind,
-                entry["path"],
-                int(entry.get("rows", -1)),
-                -1,
-                str(entry.get("sha256", MISSING)),
-                hashlib.sha256(raw).hexdigest() if raw is not None else MISSING,
-            )
-        )
-        return raw
 
     def parquet(self, kind: str, progress: tqdm) -> tuple[list[pa.Table], list[pa.Array]]:
         """(row tables kept for the report, id arrays of every row) for one kind of shard."""
         tables, ids = [], []
-        for entry in self.manifest["shards"].get(kind, []):
-            raw = self._read(kind, entry)
+        for check, table in self.dataset.read_checked(kind):
+            self.shards.append(check)
             progress.update(1)
-            if raw is None:
-                continue
-            try:
-                table = pq.read_table(pa.BufferReader(raw))
-            except pa.ArrowException:
-                continue  # like a missing shard: its checksum and row-count expectations fail and name it
-            self.shards[-1].actual_rows = table.num_rows
+            if table is None:
+                continue  # missing or not Parquet: its checksum and row-count expectations fail and name it
             ids.append(table.column("id"))
             if kind == "data":
                 self.kept_bytes += int(pc.sum(_text_bytes(table)).as_py() or 0)
@@ -135,19 +100,10 @@ class _Reader:
 
     def errors(self, progress: tqdm) -> list[dict]:
         records = []
-        for entry in self.manifest["shards"].get("errors", []):
-            raw = self._read("errors", entry)
+        for check, content in self.dataset.read_checked("errors"):
+            self.shards.append(check)
             progress.update(1)
-            if raw is None:
-                continue
-            # Split on b"\n" only: str.splitlines would also split on U+2028 inside a JSON string.
-            lines = [line for line in raw.split(b"\n") if line.strip()]
-            self.shards[-1].actual_rows = raw.count(b"\n")
-            for number, line in enumerate(lines, 1):
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise GristmillError(f"{self.root / entry['path']}: line {number} is not JSON: {err}") from None
+            records += content or []
         return records
 
 
@@ -158,24 +114,23 @@ def _frame(tables: list[pa.Table]) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def choose_sample(manifest: dict, root: Path, sample: int | None) -> int | None:
+def choose_sample(dataset: Dataset, sample: int | None) -> int | None:
     """The number of documents to sample, or None to load every row."""
     if sample is not None:
         if sample < 1:
             raise GristmillError(f"--sample must be at least 1, got {sample}")
         return sample
-    listed = manifest["shards"]
-    size = sum((root / s["path"]).stat().st_size for k in ("data", "rejected") for s in listed.get(k, []) if (root / s["path"]).is_file())
+    size = sum(p.stat().st_size for k in ("data", "rejected") for p in dataset.shard_paths(k) if p.is_file())
     return AUTO_SAMPLE_DOCS if size > FULL_LOAD_LIMIT_BYTES else None
 
 
 def read_dataset(root: str | Path, sample: int | None = None, seed: int = 0) -> DatasetView:
     """Open the dataset in `root` through its manifest; `sample` documents (seeded) or all of them."""
-    root = Path(root)
-    manifest, _ = load_manifest(root)
-    sample_docs = choose_sample(manifest, root, sample)
-    reader = _Reader(root, manifest, sample_docs, seed)
-    n_files = sum(len(manifest["shards"].get(k, [])) for k in ("data", "rejected", "errors"))
+    dataset = Dataset.open(root, check_files=False)  # missing shards are failed expectations, not errors
+    root, manifest = dataset.root, dataset.manifest
+    sample_docs = choose_sample(dataset, sample)
+    reader = _Reader(dataset, sample_docs, seed)
+    n_files = sum(len(dataset.listed(k)) for k in KINDS)
     with tqdm(total=n_files, desc="reading shards", unit="shard", leave=False) as progress:
         kept_tables, kept_ids = reader.parquet("data", progress)
         rejected_tables, _ = reader.parquet("rejected", progress)
