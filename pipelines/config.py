@@ -128,7 +128,7 @@ class QualityConfig(Section):
 
 
 class NearDupConfig(Section):
-    """MinHash LSH near-duplicate removal with transitive clusters; see `pipelines.neardup`."""
+    """MinHash LSH near-duplicate removal with transitive clusters; see `pipelines.near_dup`."""
 
     enabled: bool = True
     shingle: Literal["word", "char"] = Field(default="word", description="word n-grams or character n-grams")

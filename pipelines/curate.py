@@ -33,7 +33,7 @@ from pipelines.config import CurateConfig
 from gristmill.errors import GristmillError
 from pipelines.exact_dedup import ExactDedup
 from pipelines.manifest import MANIFEST, OUTPUT_DIRS, STATS_DIR, write_manifest
-from pipelines.neardup import NearDup
+from pipelines.near_dup import NearDup
 from pipelines.segments import EXACT, SCORES, FinishSegment, JudgeSegment, Layout, ReadSegment, accounted, build_stages
 from pipelines.sinks import WriteJson, WriteShards
 from pipelines.sources import Unit, expand_inputs, plan_units

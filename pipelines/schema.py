@@ -48,7 +48,7 @@ STAGE_FIELDS: list[pa.Field] = [
     pa.field("fw_dup_line_char_ratio", pa.float64()),
     pa.field("fw_newline_word_ratio", pa.float64()),
     pa.field("quality_score", pa.float64()),  # quality.classifier: probability of the positive label
-    pa.field("dup_cluster", pa.string()),  # pipelines.neardup: smallest id of the near-duplicate cluster
+    pa.field("dup_cluster", pa.string()),  # pipelines.near_dup: smallest id of the near-duplicate cluster
     pa.field("dup_cluster_size", pa.int64()),  # documents in that cluster (1 = no near-duplicate)
     # quality.pii: entities found per type (counted before redaction; the values are never stored)
     *[pa.field(f"pii_{entity}", pa.int64()) for entity in (

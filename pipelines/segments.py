@@ -56,12 +56,14 @@ class Layout:
 
 def build_stages(config: CurateConfig, layout: Layout) -> dict[str, list[DocStage]]:
     """The per-document stages of each segment, in pipeline order."""
-    from pipelines.classifier_stage import ClassifierStage
-    from pipelines.filter_stages import DecontaminationStage, UrlFilterStage
-    from pipelines.language_stage import LanguageStage
+    from pipelines.bias import BiasStage
+    from pipelines.classifier import ClassifierStage
+    from pipelines.decontamination import DecontaminationStage
+    from pipelines.language import LanguageStage
     from pipelines.normalize import NormalizeStage
-    from pipelines.pii_stage import BiasStage, PiiStage
-    from pipelines.quality_stage import QualityRulesStage
+    from pipelines.pii import PiiStage
+    from pipelines.quality_rules import QualityRulesStage
+    from pipelines.url_filter import UrlFilterStage
 
     judged: list[DocStage] = []
     # Cheap and independent of the quality rules: before them, right after exact dedup.
@@ -103,7 +105,7 @@ class _UnitTask(beam.DoFn):
         self._accounted = accounted(self._stages)
         self._judges = [stage.make_judge() for stage in self._stages[self.segment]]
         if self._config.pii.enabled:
-            from pipelines.pii_stage import redact_field
+            from pipelines.pii import redact_field
 
             self._redact_text = functools.partial(redact_field, self._config.pii, "text")
             self._redact_excerpt = functools.partial(redact_field, self._config.pii, "excerpt")
@@ -206,7 +208,7 @@ class JudgeSegment(_UnitTask):
         self._hasher = None
         if near.enabled:
             from pipelines.minhash import MinHasher
-            from pipelines.neardup import lsh_shape
+            from pipelines.near_dup import lsh_shape
 
             self._hasher = MinHasher(num_perm=near.num_perm, seed=near.seed, shingle=near.shingle, ngram=near.ngram)
             self._bands, self._rows = lsh_shape(near)
@@ -305,7 +307,7 @@ class FinishSegment(_UnitTask):
         yield from self._run(unit, want, lambda: self._work(unit, members, cut), lambda stats: iter(()))
 
     def _work(self, unit: int, members: dict, cut):
-        from pipelines.classifier_stage import cut_rejection
+        from pipelines.classifier import cut_rejection
 
         yield from ()  # s3 emits no small records: only its files and stats
         alive, rejected = self._writers(unit)

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from resiliparse.extract.html2text import extract_plain_text
 
-from pipelines.classifier_stage import cut_from_quantiles
+from pipelines.classifier import cut_from_quantiles
 from gristmill.cli import main as gristmill
 from pipelines.config import CurateConfig
 from quality.classifier import QualityClassifier, balance, chunks, split_documents, train_classifier

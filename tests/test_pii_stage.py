@@ -6,8 +6,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from gristmill.cli import main
+from pipelines.bias import BiasStage
 from pipelines.config import BiasConfig, PiiConfig
-from pipelines.pii_stage import BiasStage, PiiStage
+from pipelines.pii import PiiStage
 from pipelines.stage import DocStage
 from stage_support import run_stage, section_of
 

@@ -13,7 +13,7 @@ import apache_beam as beam
 
 from pipelines.config import CurateConfig, NearDupConfig
 from pipelines.minhash import MinHasher
-from pipelines.neardup import NearDup, lsh_shape
+from pipelines.near_dup import NearDup, lsh_shape
 from pipelines.schema import data_schema
 from pipelines.segments import FinishSegment, Layout, _Signer
 from pipelines.staging import RowWriter, iter_rows

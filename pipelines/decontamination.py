@@ -1,10 +1,8 @@
-"""Two per-document filters that run before language ID: URL blocklists and eval-set decontamination.
+"""The decontamination stage: documents sharing n-grams with eval sets are rejected (`quality.decontamination`).
 
-`UrlFilterStage` wraps `quality.url_filter` (rejections `url_filter:<rule>`).
-`DecontaminationStage` wraps `quality.decontamination`: the index is built once by
-the launching process before any work (a malformed eval file stops the run there),
-saved in the staging area, and memory-mapped by every worker; its manifest
-section sums the matched items of the rejected rows.
+The index is built once by the launching process before any work (a malformed
+eval file stops the run there), saved in the staging area, and memory-mapped by
+every worker; its manifest section sums the matched items of the rejected rows.
 """
 
 from __future__ import annotations
@@ -22,14 +20,6 @@ from quality.decontamination import (
     make_decontamination_judge,
     rejection_counts,
 )
-from quality.url_filter import UrlFilterSettings, make_url_filter_judge
-
-
-class UrlFilterStage(DocStage):
-    name = "url_filter"
-
-    def __init__(self, settings: UrlFilterSettings):
-        super().__init__(functools.partial(make_url_filter_judge, settings))
 
 
 class DecontaminationStage(DocStage):

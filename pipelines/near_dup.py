@@ -185,7 +185,7 @@ def _resolve_residual(edges: list) -> dict:
     if len(edges) > MAX_RESIDUAL_EDGES:
         raise RuntimeError(
             f"near_dup: {len(edges)} edges are still unmerged after {ROUNDS} large-star/small-star rounds "
-            f"(limit {MAX_RESIDUAL_EDGES} for the single-worker union-find); raise pipelines.neardup.ROUNDS"
+            f"(limit {MAX_RESIDUAL_EDGES} for the single-worker union-find); raise pipelines.near_dup.ROUNDS"
         )
     return component_roots(edges)
 
