@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from pipelines.stage import DocStage, Verdict
+from pipelines.stage import Stage, Verdict
 from quality.bias import BiasSettings, bias_section, doc_counts, flagged_counts, flagged_words_ratio
 
 
@@ -26,9 +26,12 @@ def _make_bias_judge(settings: BiasSettings):
     return functools.partial(_bias_judge, settings)
 
 
-class BiasStage(DocStage):
+class BiasStage(Stage):
     name = "bias"
-    section_name = "bias"
+
+    @classmethod
+    def from_config(cls, config, layout):
+        return cls(config.bias) if config.bias.enabled else None
 
     def __init__(self, settings: BiasSettings):
         super().__init__(functools.partial(_make_bias_judge, settings))

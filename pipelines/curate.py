@@ -3,10 +3,12 @@
   units (files, Parquet row groups)
   -> s1: read, normalize, length                (per unit; `pipelines.segments`)
   -> exact dedup on text-hash sidecars         (global; only duplicates shuffled)
-  -> s2: language, quality rules, classifier score   (per unit)
+  -> s2: filters, language, quality rules, classifier score   (per unit)
   -> classifier cut, near-dup on MinHash sidecars    (global, small records)
   -> s3: near-dup decisions, PII, bias               (per unit)
   -> shards sized by bytes, streamed from the units' files
+
+The stages of each segment, and their order, are declared in `pipelines.stages`.
 
 Document text stays in per-unit staged files; shuffles carry only hashes, ids,
 row numbers, decisions and stats. The run works in `<output>.staging/<key>/`
@@ -34,10 +36,11 @@ from gristmill.errors import GristmillError
 from pipelines.exact_dedup import ExactDedup
 from pipelines.manifest import MANIFEST, OUTPUT_DIRS, STATS_DIR, write_manifest
 from pipelines.near_dup import NearDup
-from pipelines.segments import EXACT, SCORES, FinishSegment, JudgeSegment, Layout, ReadSegment, accounted, build_stages
+from pipelines.segments import EXACT, SCORES, FinishSegment, JudgeSegment, Layout, ReadSegment
 from pipelines.sinks import WriteJson, WriteShards
 from pipelines.sources import Unit, expand_inputs, plan_units
 from pipelines.stage import add_nested
+from pipelines.stages import SEGMENTS, build_stages, in_order
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +80,14 @@ def summary_files(summary: dict, config: CurateConfig, layout: Layout) -> list[t
     files = [("input.json", summary.get("input", 0))]
     files.append(("section-resume.json", {
         "units": summary.get("units", {}).get("s1", 0),
-        "reused_units": {segment: summary.get("reused", {}).get(segment, 0) for segment in ("s1", "s2", "s3")},
+        "reused_units": {segment: summary.get("reused", {}).get(segment, 0) for segment in SEGMENTS},
     }))
     tally = summary.get("tally", {})
-    for stage in accounted(build_stages(config, layout)):
+    for stage in in_order(build_stages(config, layout)):
         sums = tally.get(stage.name, {})
-        files.append((f"section-{stage.section_name}.json", stage.section(sums.get("kept", {}), sums.get("rejected", {}))))
+        section = stage.section(sums.get("kept", {}), sums.get("rejected", {}))
+        if section is not None:
+            files.append((f"section-{stage.name}.json", section))
     return files
 
 
@@ -108,14 +113,14 @@ class Curate(beam.PTransform):
 
     def expand(self, pbegin):
         config, layout = self._config, self._layout
-        stages = build_stages(config, layout)
+        stages = {stage.name: stage for stage in in_order(build_stages(config, layout))}
         s1 = (
             pbegin
             | "Units" >> beam.Create(self._units)
             | "SpreadUnits" >> beam.Reshuffle()
             | "Read" >> beam.ParDo(ReadSegment(config, layout))
         )
-        if config.exact_dedup.enabled:
+        if "exact_dedup" in stages:
             exact = s1 | "ExactDedup" >> ExactDedup(layout)
         else:
             exact = pbegin | "NoExactDedup" >> beam.Create([])
@@ -124,17 +129,15 @@ class Curate(beam.PTransform):
             | "JoinExact" >> beam.CoGroupByKey()
             | "Judge" >> beam.ParDo(JudgeSegment(config, layout)).with_outputs(SCORES, main="stats")
         )
-        classifier = next((s for s in stages["s2"] if s.name == "classifier"), None)
+        sections = {}  # the global steps' manifest sections, each a one-element PCollection
+        classifier = stages.get("classifier")
         cut = classifier.cut(s2[SCORES]) if classifier else None
-        stats_dir = f"{self._dataset}/{STATS_DIR}"
         if classifier:
-            cut | "ClassifierSection" >> beam.Map(classifier.cut_section) | "WriteClassifier" >> WriteJson(
-                f"{stats_dir}/section-classifier.json"
-            )
-        if config.near_dup.enabled:
+            sections[classifier.name] = cut | "ClassifierSection" >> beam.Map(classifier.cut_section)
+        if "near_dup" in stages:
             near_dup = s2.stats | "NearDup" >> NearDup(config.near_dup, layout, cut)
             decisions = near_dup["decisions"]
-            near_dup["section"] | "WriteNearDup" >> WriteJson(f"{stats_dir}/section-near_dup.json")
+            sections["near_dup"] = near_dup["section"]
         else:
             decisions = pbegin | "NoNearDup" >> beam.Create([])
         cut_input = beam.pvalue.AsSingleton(cut) if cut is not None else None
@@ -143,6 +146,9 @@ class Curate(beam.PTransform):
             | "JoinNearDup" >> beam.CoGroupByKey()
             | "Finish" >> beam.ParDo(FinishSegment(config, layout), cut_input)
         )
+        stats_dir = f"{self._dataset}/{STATS_DIR}"
+        for name, section in sections.items():
+            section | f"WriteSection/{name}" >> WriteJson(f"{stats_dir}/section-{name}.json")
         stats = (s1, s2.stats, s3) | "AllStats" >> beam.Flatten()
         stats | "Shards" >> WriteShards(self._dataset, layout, config.output.shard_bytes)
         return (
@@ -297,9 +303,9 @@ def run_curate(config: CurateConfig, beam_args: list[str] = (), fresh: bool = Fa
     for path in skipped:
         log.warning("skipping %s: unknown format (name a format in the config to read it)", path)
     units = plan_units(files)
-    for stage in build_stages(config, staging.layout)["s2"]:
-        if stage.name == "decontamination":
-            stage.build_index()  # a malformed eval file stops the run here, before any work
+    decontamination = {s.name: s for s in in_order(build_stages(config, staging.layout))}.get("decontamination")
+    if decontamination:
+        decontamination.build_index()  # a malformed eval file stops the run here, before any work
     pipeline = make_pipeline(pipeline_options(config, beam_args))
     pipeline | "Curate" >> Curate(units, config, staging.layout, staging.dataset)
     quiet = beam_logs.quiet_worker_stderr() if not log.isEnabledFor(logging.INFO) else contextlib.nullcontext()

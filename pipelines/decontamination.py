@@ -11,7 +11,7 @@ import functools
 
 import fsspec
 
-from pipelines.stage import DocStage
+from pipelines.stage import Stage
 from quality.decontamination import (
     DecontaminationSettings,
     build_index,
@@ -22,9 +22,12 @@ from quality.decontamination import (
 )
 
 
-class DecontaminationStage(DocStage):
+class DecontaminationStage(Stage):
     name = "decontamination"
-    section_name = "decontamination"
+
+    @classmethod
+    def from_config(cls, config, layout):
+        return cls(config.decontamination, layout.index_dir) if config.decontamination.enabled else None
 
     def __init__(self, settings: DecontaminationSettings, index_url: str):
         # The index is memory-mapped from a local path: on a cluster, staging must be a shared file system.

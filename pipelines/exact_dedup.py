@@ -19,6 +19,7 @@ import numpy as np
 import xxhash
 
 from pipelines.sidecars import equal_runs, hash_ranges, in_range, load_array
+from pipelines.stage import Stage
 
 HASH = "exact.u64"
 IDS = "ids.jsonl"
@@ -27,6 +28,16 @@ IDS = "ids.jsonl"
 def text_key(text: str) -> bytes:
     """16 bytes: xxh3-128 of the UTF-8 text."""
     return xxhash.xxh3_128_digest(text.encode("utf-8"))
+
+
+class ExactDedupStage(Stage):
+    """Declared in s2, which rejects the duplicates that `ExactDedup` found in s1's sidecars."""
+
+    name = "exact_dedup"
+
+    @classmethod
+    def from_config(cls, config, layout):
+        return cls() if config.exact_dedup.enabled else None
 
 
 class _Collisions(beam.DoFn):

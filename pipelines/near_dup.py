@@ -32,6 +32,7 @@ import fsspec
 from pipelines.config import NearDupConfig
 from pipelines.minhash import HASH_SCHEME, estimated_jaccard, optimal_bands
 from pipelines.sidecars import equal_runs, hash_ranges, in_range, load_array
+from pipelines.stage import Stage
 from pipelines.union_find import component_roots
 
 # Large-star + small-star rounds unrolled into the graph. Random graphs settle in
@@ -71,6 +72,16 @@ def rank_key(doc_id: str, n_chars: int, score: float | None, keep: str) -> tuple
 
 def node_id(node: tuple) -> str:
     return node[-3]
+
+
+class NearDupStage(Stage):
+    """Declared in s3, which applies the decisions of `NearDup` over s2's sidecars; its section comes from `NearDup`."""
+
+    name = "near_dup"
+
+    @classmethod
+    def from_config(cls, config, layout):
+        return cls() if config.near_dup.enabled else None
 
 
 class _BandCollisions(beam.DoFn):

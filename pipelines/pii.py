@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 
-from pipelines.stage import DocStage, Verdict
+from pipelines.stage import Stage, Verdict
 from quality.pii import COLUMNS, PiiSettings, apply_policies
 
 
@@ -34,9 +34,12 @@ def _pii_counts(doc: dict) -> dict[str, int]:
     return counts
 
 
-class PiiStage(DocStage):
+class PiiStage(Stage):
     name = "pii"
-    section_name = "pii"
+
+    @classmethod
+    def from_config(cls, config, layout):
+        return cls(config.pii) if config.pii.enabled else None
 
     def __init__(self, settings: PiiSettings):
         super().__init__(functools.partial(_make_pii_judge, settings))

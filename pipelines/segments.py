@@ -1,11 +1,11 @@
 """The per-unit tasks of a curate run: every step that touches document text.
 
-The pipeline is three segments between its global steps (see `pipelines.curate`):
+The pipeline is three segments between its global steps (see `pipelines.curate`);
+each runs the judges of the stages declared in it (`pipelines.stages`):
 
-  s1  read -> normalize, length                 writes text hashes and ids for exact dedup
-  s2  exact-dedup decisions -> language, quality rules, classifier score
-                                                emits scores; writes MinHash sidecars for near-dup
-  s3  classifier cut, near-dup decisions -> PII, bias   writes the final kept rows
+  s1  reads the unit, then its judges           writes text hashes and ids for exact dedup
+  s2  exact-dedup decisions, then its judges    emits scores; writes MinHash sidecars for near-dup
+  s3  classifier cut and near-dup decisions, then its judges    writes the final kept rows
 
 Each task reads its unit's rows from the previous segment's file, writes its
 own files (`pipelines.staging`), and emits only small records and one stats
@@ -29,7 +29,8 @@ from pipelines.sidecars import SidecarWriter
 from pipelines.staging import LineWriter, RowWriter, digest, iter_rows, read_marker, unit_name, write_file
 from pipelines.schema import data_schema, rejected_schema
 from pipelines.sources import ERRORS, Unit, read_unit
-from pipelines.stage import DocStage, add_nested, reject
+from pipelines.stage import add_nested, reject
+from pipelines.stages import build_stages, in_order
 
 EXACT = "exact"  # the exact-dedup decisions in the s2 join
 SCORES = "scores"
@@ -54,43 +55,6 @@ class Layout:
         return f"{self.root}/decontamination-index"
 
 
-def build_stages(config: CurateConfig, layout: Layout) -> dict[str, list[DocStage]]:
-    """The per-document stages of each segment, in pipeline order."""
-    from pipelines.bias import BiasStage
-    from pipelines.classifier import ClassifierStage
-    from pipelines.decontamination import DecontaminationStage
-    from pipelines.language import LanguageStage
-    from pipelines.normalize import NormalizeStage
-    from pipelines.pii import PiiStage
-    from pipelines.quality_rules import QualityRulesStage
-    from pipelines.url_filter import UrlFilterStage
-
-    judged: list[DocStage] = []
-    # Cheap and independent of the quality rules: before them, right after exact dedup.
-    if config.url_filter.enabled:
-        judged.append(UrlFilterStage(config.url_filter))
-    if config.decontamination.enabled:
-        judged.append(DecontaminationStage(config.decontamination, layout.index_dir))
-    if config.language.enabled:
-        judged.append(LanguageStage(config.language))
-    quality_rules = QualityRulesStage(config.quality)
-    if quality_rules.families:
-        judged.append(quality_rules)
-    if config.classifier.enabled:
-        judged.append(ClassifierStage(config.classifier))
-    finish: list[DocStage] = []
-    # PII and bias stay last: placeholders must not make documents look alike to dedup.
-    if config.pii.enabled:
-        finish.append(PiiStage(config.pii))
-    if config.bias.enabled:
-        finish.append(BiasStage(config.bias))
-    return {"s1": [NormalizeStage(config.normalize, config.length)], "s2": judged, "s3": finish}
-
-
-def accounted(stages: dict[str, list[DocStage]]) -> list[DocStage]:
-    return [stage for group in stages.values() for stage in group if stage.section_name]
-
-
 class _UnitTask(beam.DoFn):
     """Runs one segment on one unit, or replays it from its marker; see the module docstring."""
 
@@ -101,10 +65,12 @@ class _UnitTask(beam.DoFn):
         self._judges: list = []
 
     def setup(self):
-        self._stages = build_stages(self._config, self._layout)
-        self._accounted = accounted(self._stages)
-        self._judges = [stage.make_judge() for stage in self._stages[self.segment]]
-        if self._config.pii.enabled:
+        stages = build_stages(self._config, self._layout)
+        self._counted = in_order(stages)
+        self._running = {stage.name for stage in self._counted}
+        judges = (stage.make_judge() for stage in stages[self.segment])
+        self._judges = [judge for judge in judges if judge is not None]
+        if "pii" in self._running:
             from pipelines.pii import redact_field
 
             self._redact_text = functools.partial(redact_field, self._config.pii, "text")
@@ -142,14 +108,14 @@ class _UnitTask(beam.DoFn):
     def _write_rejected(self, writer: RowWriter, row: dict) -> None:
         if self._redact_text:
             row = self._redact_text(row)
-        for stage in self._accounted:
+        for stage in self._counted:
             counts = stage.rejected_counts(row)
             if counts:
                 add_nested(self._tally, {stage.name: {"rejected": {row["reason"]: counts}}})
         writer.write(row)
 
     def _write_kept(self, writer: RowWriter, doc: dict) -> None:
-        for stage in self._accounted:
+        for stage in self._counted:
             counts = stage.kept_counts(doc)
             if counts:
                 add_nested(self._tally, {stage.name: {"kept": counts}})
@@ -183,7 +149,7 @@ class ReadSegment(_UnitTask):
             if rejection is not None:
                 self._write_rejected(rejected, reject(doc, *rejection))
                 continue
-            if self._config.exact_dedup.enabled:
+            if "exact_dedup" in self._running:
                 exact.write(HASH, text_key(doc["text"]))
                 exact.write(IDS, (json.dumps(doc["id"], ensure_ascii=False) + "\n").encode("utf-8"))
             alive.write(doc)
@@ -206,7 +172,7 @@ class JudgeSegment(_UnitTask):
         super().setup()
         near = self._config.near_dup
         self._hasher = None
-        if near.enabled:
+        if "near_dup" in self._running:
             from pipelines.minhash import MinHasher
             from pipelines.near_dup import lsh_shape
 
@@ -223,7 +189,7 @@ class JudgeSegment(_UnitTask):
     def _work(self, unit: int, duplicates: dict[int, str]):
         alive, rejected = self._writers(unit)
         signer = _Signer(self._layout, unit, self._hasher, self._bands, self._rows) if self._hasher else None
-        scored = self._config.classifier.enabled
+        scored = "classifier" in self._running
         source = self._layout.path("s1", unit, "alive.parquet")
         for row, doc in enumerate(iter_rows(source)):
             survivor = duplicates.get(row)
@@ -245,7 +211,7 @@ class JudgeSegment(_UnitTask):
         return stats
 
     def _replay(self, unit: int):
-        if self._config.classifier.enabled:
+        if "classifier" in self._running:
             for doc in iter_rows(self._layout.path(self.segment, unit, "alive.parquet")):
                 yield beam.pvalue.TaggedOutput(SCORES, doc["quality_score"])
 
@@ -311,7 +277,7 @@ class FinishSegment(_UnitTask):
 
         yield from ()  # s3 emits no small records: only its files and stats
         alive, rejected = self._writers(unit)
-        near_dup = self._config.near_dup.enabled
+        near_dup = "near_dup" in self._running
         source = self._layout.path("s2", unit, "alive.parquet")
         for row, doc in enumerate(iter_rows(source)):
             rejection = cut_rejection(doc, cut) if cut is not None else None

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import functools
 
-from pipelines.stage import DocStage
+from pipelines.stage import Stage
 from quality.url_filter import UrlFilterSettings, make_url_filter_judge
 
 
-class UrlFilterStage(DocStage):
+class UrlFilterStage(Stage):
     name = "url_filter"
+
+    @classmethod
+    def from_config(cls, config, layout):
+        return cls(config.url_filter) if config.url_filter.enabled else None
 
     def __init__(self, settings: UrlFilterSettings):
         super().__init__(functools.partial(make_url_filter_judge, settings))

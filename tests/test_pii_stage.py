@@ -9,7 +9,7 @@ from gristmill.cli import main
 from pipelines.bias import BiasStage
 from pipelines.config import BiasConfig, PiiConfig
 from pipelines.pii import PiiStage
-from pipelines.stage import DocStage
+from pipelines.stage import Stage
 from stage_support import run_stage, section_of
 
 SECRETS = ["jane.doe@example.com", "+44 20 7946 0958", "4111 1111 1111 1111", "GB82WEST12345698765432", "460-89-9847"]
@@ -58,7 +58,7 @@ def test_bias_stage_signal_optional_rejection_and_audit_flags_the_biased_rule():
     bias = BiasStage(BiasConfig.model_validate({"max_flagged_ratio": 0.2}))
     all_rejected = []
     for rule in (_reject_religion, _reject_short):
-        docs, rejected = run_stage(DocStage(lambda rule=rule: rule), docs)
+        docs, rejected = run_stage(Stage(lambda rule=rule: rule), docs)
         all_rejected += rejected
     kept, rejected = run_stage(bias, docs)
     all_rejected += rejected
