@@ -33,10 +33,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipelines import beam_logs
 from pipelines.config import CurateConfig
 from gristmill.errors import GristmillError
-from pipelines.exact_dedup import ExactDedup
 from pipelines.manifest import MANIFEST, OUTPUT_DIRS, STATS_DIR, write_manifest
-from pipelines.near_dup import NearDup
-from pipelines.segments import EXACT, SCORES, FinishSegment, JudgeSegment, Layout, ReadSegment
+from pipelines.segments import SCORES, FinishSegment, JudgeSegment, Layout, ReadSegment
 from pipelines.sinks import WriteJson, WriteShards
 from pipelines.sources import Unit, expand_inputs, plan_units
 from pipelines.stage import add_nested
@@ -113,39 +111,33 @@ class Curate(beam.PTransform):
 
     def expand(self, pbegin):
         config, layout = self._config, self._layout
-        stages = {stage.name: stage for stage in in_order(build_stages(config, layout))}
+        stages = build_stages(config, layout)
+        sections = {}  # the global steps' manifest sections, each a one-element PCollection
+
+        def joined(segment: str, stats, cut=None):
+            """A segment's input: the previous segment's stats and each of its cross-document stages' decisions."""
+            inputs = {"unit": stats}
+            for stage in stages[segment]:
+                if stage.cross_document:
+                    inputs[stage.name], section = stage.decide(stats, layout, cut)
+                    if section is not None:
+                        sections[stage.name] = section
+            names = [name.title().replace("_", "") for name in inputs if name != "unit"]  # JoinExactDedup
+            return inputs | f"Join{''.join(names) or segment}" >> beam.CoGroupByKey()
+
         s1 = (
             pbegin
             | "Units" >> beam.Create(self._units)
             | "SpreadUnits" >> beam.Reshuffle()
             | "Read" >> beam.ParDo(ReadSegment(config, layout))
         )
-        if "exact_dedup" in stages:
-            exact = s1 | "ExactDedup" >> ExactDedup(layout)
-        else:
-            exact = pbegin | "NoExactDedup" >> beam.Create([])
-        s2 = (
-            {"unit": s1, EXACT: exact}
-            | "JoinExact" >> beam.CoGroupByKey()
-            | "Judge" >> beam.ParDo(JudgeSegment(config, layout)).with_outputs(SCORES, main="stats")
-        )
-        sections = {}  # the global steps' manifest sections, each a one-element PCollection
-        classifier = stages.get("classifier")
+        s2 = joined("s2", s1) | "Judge" >> beam.ParDo(JudgeSegment(config, layout)).with_outputs(SCORES, main="stats")
+        classifier = next((stage for stage in in_order(stages) if stage.name == "classifier"), None)
         cut = classifier.cut(s2[SCORES]) if classifier else None
         if classifier:
             sections[classifier.name] = cut | "ClassifierSection" >> beam.Map(classifier.cut_section)
-        if "near_dup" in stages:
-            near_dup = s2.stats | "NearDup" >> NearDup(config.near_dup, layout, cut)
-            decisions = near_dup["decisions"]
-            sections["near_dup"] = near_dup["section"]
-        else:
-            decisions = pbegin | "NoNearDup" >> beam.Create([])
         cut_input = beam.pvalue.AsSingleton(cut) if cut is not None else None
-        s3 = (
-            {"unit": s2.stats, "near": decisions}
-            | "JoinNearDup" >> beam.CoGroupByKey()
-            | "Finish" >> beam.ParDo(FinishSegment(config, layout), cut_input)
-        )
+        s3 = joined("s3", s2.stats, cut) | "Finish" >> beam.ParDo(FinishSegment(config, layout), cut_input)
         stats_dir = f"{self._dataset}/{STATS_DIR}"
         for name, section in sections.items():
             section | f"WriteSection/{name}" >> WriteJson(f"{stats_dir}/section-{name}.json")

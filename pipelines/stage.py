@@ -14,16 +14,23 @@ stage) and returns `judge(doc) -> (doc, rejection)`, where the document is a
 plain dict of `pipelines.schema` columns and the rejection is `(reason, detail)`
 with reason `stage:rule`, or None when the document goes on. A stage never
 drops a document. Stages run inside the per-unit tasks of `pipelines.segments`,
-so they hold no Beam. Decisions that need every document (exact dedup,
-near-dup, the classifier's cut) are global steps between segments
-(`pipelines.curate`), applied first thing by the next segment; exact dedup and
-near-dup have no judge of their own and are declared in that segment.
+so they hold no Beam.
+
+A cross-document stage (exact dedup, near-dup) decides on all documents at
+once, in three parts: `sidecar(layout, unit)` is fed `add(row, doc)` every
+document the segment before the stage's own keeps (small files beside the
+unit's rows; `close()` returns counts for the unit's stats record);
+`decide(stats, layout, cut)` is its global Beam step, from that segment's stats
+records (and the classifier cut, or None) to `(unit, (row, decision))` records
+and its manifest section (a one-element PCollection, or None); and in its own
+segment `apply(doc, decision)` gives the verdict, with decision None for a row
+that has none. The classifier's cut is the one global step outside this
+protocol: a single number from every score, applied first thing in s3.
 
 A stage with a manifest section says what to count: `kept_counts(doc)` is
 summed over the final kept documents, `rejected_counts(row)` over every
 rejected row per reason, and `section(kept, rejected_by_reason)` returns the
-section built from the sums, or None (the default) for no section. The
-sections of global steps (near-dup, the classifier's cut) come out of the steps.
+section built from the sums, or None (the default) for no section.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ class Stage:
 
     name = "stage"
     rejects: tuple[str, ...] = ()  # the stage parts of its rejection reasons, when not just `name`
+    cross_document = False
 
     def __init__(self, make_judge: Callable[[], Judge] | None = None):
         self._make_judge = make_judge
@@ -79,6 +87,16 @@ class Stage:
 
     def section(self, kept: dict, rejected_by_reason: dict) -> dict | None:
         return None
+
+    # The three parts of a cross-document stage; see the module docstring.
+    def sidecar(self, layout, unit: int):
+        raise NotImplementedError(f"{type(self).__name__} is not a cross-document stage")
+
+    def decide(self, stats, layout, cut) -> tuple:
+        raise NotImplementedError(f"{type(self).__name__} is not a cross-document stage")
+
+    def apply(self, doc: dict, decision) -> Verdict:
+        raise NotImplementedError(f"{type(self).__name__} is not a cross-document stage")
 
 
 def add_nested(totals: dict, counts: dict) -> dict:

@@ -4,13 +4,10 @@ Each entry is a stage class (`pipelines.stage.Stage`) and the per-unit segment
 of `pipelines.segments` that applies its verdicts. `build_stages` builds the
 stages a config turns on, grouped by segment in this order; the segments run
 their stages' judges in it, the funnel lists rejection reasons in it, and the
-stats and manifest sections are summed and written per stage. Adding a
-per-document stage is one `Stage` subclass and one entry here.
-
-  s1  read, normalize + length            then exact dedup on s1's text-hash sidecars (global)
-  s2  exact-dedup decisions, url filter, decontamination, language, quality rules, classifier score
-                                          then the classifier cut and near-dup on s2's MinHash sidecars (global)
-  s3  classifier cut, near-dup decisions, PII, bias
+stats and manifest sections are summed and written per stage. A
+cross-document stage's sidecars are written by the segment before its own and
+its global step runs between the two (`pipelines.curate`). Adding a stage, of
+either kind, is one `Stage` subclass and one entry here.
 """
 
 from __future__ import annotations
@@ -51,6 +48,8 @@ def build_stages(config, layout) -> dict[str, list[Stage]]:
     """The stages a `CurateConfig` turns on, per segment, in pipeline order."""
     stages: dict[str, list[Stage]] = {segment: [] for segment in SEGMENTS}
     for stage_class, segment in ORDER:
+        if stage_class.cross_document and segment == SEGMENTS[0]:
+            raise ValueError(f"{stage_class.__name__} decides across documents: it needs a segment before its own")
         stage = stage_class.from_config(config, layout)
         if stage is not None:
             stages[segment].append(stage)
