@@ -13,13 +13,13 @@ once per worker (models and compiled patterns load there, not in the pickled
 stage) and returns `judge(doc) -> (doc, rejection)`, where the document is a
 plain dict of `pipelines.schema` columns and the rejection is `(reason, detail)`
 with reason `stage:rule`, or None when the document goes on. A stage never
-drops a document. Stages run inside the per-unit tasks of `pipelines.segments`,
+drops a document. Judges run inside the per-unit tasks of `pipelines.segments`,
 so they hold no Beam.
 
 A cross-document stage (exact dedup, near-dup) decides on all documents at
 once, in three parts: `sidecar(layout, unit)` is fed `add(row, doc)` every
-document the segment before the stage's own keeps (small files beside the
-unit's rows; `close()` returns counts for the unit's stats record);
+document the segment before the stage's own keeps (small files beside that
+segment's rows of the unit; `close()` returns counts for the unit's stats record);
 `decide(stats, layout, cut)` is its global Beam step, from that segment's stats
 records (and the classifier cut, or None) to `(unit, (row, decision))` records
 and its manifest section (a one-element PCollection, or None); and in its own
@@ -76,7 +76,7 @@ class Stage:
         return cls.rejects or (cls.name,)
 
     def make_judge(self) -> Judge | None:
-        """The per-document judge, once per worker; None for a stage whose decisions are global."""
+        """The per-document judge, once per worker; None for a stage without one (read, cross-document stages)."""
         return self._make_judge() if self._make_judge else None
 
     def kept_counts(self, doc: dict) -> dict | None:
