@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/minhash_signatures.py [--docs 3000] [--repeat 3]
 
-The same real documents (book, wiki and web chunks of ~250 words, benchmarks/neardup_data.py),
+The same real documents (book, wiki and web chunks of ~250 words, benchmarks/near_dup_data.py),
 the same shingles (lower-cased `\\w+` words, 5-grams), at 128 and 256 permutations, one process:
 
 - gristmill: `MinHasher.signatures` on batches of 512 documents.
@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import machine, require_corpora  # noqa: E402
-from benchmarks.neardup_data import base_documents  # noqa: E402
+from benchmarks.near_dup_data import base_documents  # noqa: E402
 from pipelines.minhash import MinHasher, shingle_hashes  # noqa: E402
 
 _WORD = re.compile(r"\w+")

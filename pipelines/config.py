@@ -61,7 +61,7 @@ class ExactDedupConfig(Section):
 
 
 class LineDedupConfig(LineDedupSettings):
-    """Cross-document line (or paragraph) dedup; see `quality.line_dedup` and `pipelines.line_dedup_step`.
+    """Cross-document line (or paragraph) dedup; see `quality.line_dedup` and `pipelines.line_dedup`.
 
     Off by default: it rewrites documents, and pays on whole-page web text (menus, banners), not on main text.
     """
@@ -99,7 +99,7 @@ QualityConfig = create_model(
 
 
 class NearDupConfig(Section):
-    """MinHash LSH near-duplicate removal with transitive clusters; see `pipelines.neardup`."""
+    """MinHash LSH near-duplicate removal with transitive clusters; see `pipelines.near_dup`."""
 
     enabled: bool = True
     shingle: Literal["word", "char"] = Field(default="word", description="word n-grams or character n-grams")

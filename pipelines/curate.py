@@ -3,11 +3,12 @@
   units (files, Parquet row groups)
   -> s1: read, normalize, length                (per unit; `pipelines.segments`)
   -> exact dedup on text-hash sidecars         (global; only duplicates shuffled)
-  -> line dedup on unit-hash sidecars          (global; `pipelines.line_dedup_step`)
-  -> s2: language, quality rules, classifier score   (per unit)
+  -> s2: filters, language, quality rules, classifier score   (per unit)
   -> classifier cut, near-dup on MinHash sidecars    (global, small records)
   -> s3: near-dup decisions, PII, bias               (per unit)
   -> shards sized by bytes, streamed from the units' files
+
+The stages of each segment, and their order, are declared in `pipelines.stages`.
 
 Document text stays in per-unit staged files; shuffles carry only hashes, ids,
 row numbers, decisions and stats. The run works in `<output>.staging/<key>/`
@@ -32,14 +33,12 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipelines import beam_logs
 from pipelines.config import CurateConfig
 from gristmill.errors import GristmillError
-from pipelines.exact_dedup import ExactDedup
-from pipelines.line_dedup_step import KEEPERS, MEMBERS, LineDedup, LineDedupSection
 from pipelines.manifest import MANIFEST, OUTPUT_DIRS, STATS_DIR, write_manifest
-from pipelines.neardup import NearDup
-from pipelines.segments import EXACT, SCORES, FinishSegment, JudgeSegment, Layout, ReadSegment, accounted, build_stages
+from pipelines.segments import SCORES, FinishSegment, JudgeSegment, Layout, ReadSegment
 from pipelines.sinks import WriteJson, WriteShards
 from pipelines.sources import Unit, expand_inputs, plan_units
 from pipelines.stage import add_nested
+from pipelines.stages import SEGMENTS, build_stages, in_order
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +78,14 @@ def summary_files(summary: dict, config: CurateConfig, layout: Layout) -> list[t
     files = [("input.json", summary.get("input", 0))]
     files.append(("section-resume.json", {
         "units": summary.get("units", {}).get("s1", 0),
-        "reused_units": {segment: summary.get("reused", {}).get(segment, 0) for segment in ("s1", "s2", "s3")},
+        "reused_units": {segment: summary.get("reused", {}).get(segment, 0) for segment in SEGMENTS},
     }))
     tally = summary.get("tally", {})
-    for stage in accounted(build_stages(config, layout)):
+    for stage in in_order(build_stages(config, layout)):
         sums = tally.get(stage.name, {})
-        files.append((f"section-{stage.section_name}.json", stage.section(sums.get("kept", {}), sums.get("rejected", {}))))
+        section = stage.section(sums.get("kept", {}), sums.get("rejected", {}))
+        if section is not None:
+            files.append((f"section-{stage.name}.json", section))
     return files
 
 
@@ -111,48 +112,41 @@ class Curate(beam.PTransform):
     def expand(self, pbegin):
         config, layout = self._config, self._layout
         stages = build_stages(config, layout)
+        sections = {}  # the global steps' manifest sections, each a one-element PCollection
+        later = {}  # segment -> {stage: function from that segment's stats to its section}
+
+        def joined(segment: str, stats, cut=None):
+            """A segment's input: the previous segment's stats and each of its cross-document stages' decisions."""
+            inputs = {"unit": stats}
+            for stage in stages[segment]:
+                if stage.cross_document:
+                    inputs[stage.name], section = stage.decide(stats, layout, cut)
+                    if callable(section):
+                        later.setdefault(segment, {})[stage.name] = section
+                    elif section is not None:
+                        sections[stage.name] = section
+            names = [name.title().replace("_", "") for name in inputs if name != "unit"]  # JoinExactDedup
+            return inputs | f"Join{''.join(names) or segment}" >> beam.CoGroupByKey()
+
         s1 = (
             pbegin
             | "Units" >> beam.Create(self._units)
             | "SpreadUnits" >> beam.Reshuffle()
             | "Read" >> beam.ParDo(ReadSegment(config, layout))
         )
-        if config.exact_dedup.enabled:
-            exact = s1 | "ExactDedup" >> ExactDedup(layout)
-        else:
-            exact = pbegin | "NoExactDedup" >> beam.Create([])
-        joined = {"unit": s1, EXACT: exact}
-        if config.line_dedup.enabled:
-            lines = s1 | "LineDedup" >> LineDedup(config.line_dedup, layout)
-            joined.update({MEMBERS: lines[MEMBERS], KEEPERS: lines[KEEPERS]})
-        s2 = (
-            joined
-            | "JoinExact" >> beam.CoGroupByKey()
-            | "Judge" >> beam.ParDo(JudgeSegment(config, layout)).with_outputs(SCORES, main="stats")
-        )
-        classifier = next((s for s in stages["s2"] if s.name == "classifier"), None)
+        s2 = joined("s2", s1) | "Judge" >> beam.ParDo(JudgeSegment(config, layout)).with_outputs(SCORES, main="stats")
+        classifier = next((stage for stage in in_order(stages) if stage.name == "classifier"), None)
         cut = classifier.cut(s2[SCORES]) if classifier else None
-        stats_dir = f"{self._dataset}/{STATS_DIR}"
-        if config.line_dedup.enabled:
-            s2.stats | "LineDedupSection" >> LineDedupSection(config.line_dedup, layout, lines["found"]) | "WriteLineDedup" >> WriteJson(
-                f"{stats_dir}/section-line_dedup.json"
-            )
         if classifier:
-            cut | "ClassifierSection" >> beam.Map(classifier.cut_section) | "WriteClassifier" >> WriteJson(
-                f"{stats_dir}/section-classifier.json"
-            )
-        if config.near_dup.enabled:
-            near_dup = s2.stats | "NearDup" >> NearDup(config.near_dup, layout, cut)
-            decisions = near_dup["decisions"]
-            near_dup["section"] | "WriteNearDup" >> WriteJson(f"{stats_dir}/section-near_dup.json")
-        else:
-            decisions = pbegin | "NoNearDup" >> beam.Create([])
+            sections[classifier.name] = cut | "ClassifierSection" >> beam.Map(classifier.cut_section)
         cut_input = beam.pvalue.AsSingleton(cut) if cut is not None else None
-        s3 = (
-            {"unit": s2.stats, "near": decisions}
-            | "JoinNearDup" >> beam.CoGroupByKey()
-            | "Finish" >> beam.ParDo(FinishSegment(config, layout), cut_input)
-        )
+        s3 = joined("s3", s2.stats, cut) | "Finish" >> beam.ParDo(FinishSegment(config, layout), cut_input)
+        for segment, segment_stats in (("s2", s2.stats), ("s3", s3)):
+            for name, section_of in later.get(segment, {}).items():
+                sections[name] = section_of(segment_stats)
+        stats_dir = f"{self._dataset}/{STATS_DIR}"
+        for name, section in sections.items():
+            section | f"WriteSection/{name}" >> WriteJson(f"{stats_dir}/section-{name}.json")
         stats = (s1, s2.stats, s3) | "AllStats" >> beam.Flatten()
         stats | "Shards" >> WriteShards(self._dataset, layout, config.output.shard_bytes)
         return (
@@ -307,9 +301,9 @@ def run_curate(config: CurateConfig, beam_args: list[str] = (), fresh: bool = Fa
     for path in skipped:
         log.warning("skipping %s: unknown format (name a format in the config to read it)", path)
     units = plan_units(files)
-    for stage in build_stages(config, staging.layout)["s2"]:
-        if stage.name == "decontamination":
-            stage.build_index()  # a malformed eval file stops the run here, before any work
+    decontamination = {s.name: s for s in in_order(build_stages(config, staging.layout))}.get("decontamination")
+    if decontamination:
+        decontamination.build_index()  # a malformed eval file stops the run here, before any work
     pipeline = make_pipeline(pipeline_options(config, beam_args))
     pipeline | "Curate" >> Curate(units, config, staging.layout, staging.dataset)
     quiet = beam_logs.quiet_worker_stderr() if not log.isEnabledFor(logging.INFO) else contextlib.nullcontext()

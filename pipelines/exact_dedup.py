@@ -18,7 +18,8 @@ import fsspec
 import numpy as np
 import xxhash
 
-from pipelines.sidecars import equal_runs, hash_ranges, in_range, load_array
+from pipelines.sidecars import SidecarWriter, equal_runs, hash_ranges, in_range, load_array
+from pipelines.stage import Stage, Verdict
 
 HASH = "exact.u64"
 IDS = "ids.jsonl"
@@ -27,6 +28,41 @@ IDS = "ids.jsonl"
 def text_key(text: str) -> bytes:
     """16 bytes: xxh3-128 of the UTF-8 text."""
     return xxhash.xxh3_128_digest(text.encode("utf-8"))
+
+
+class ExactDedupStage(Stage):
+    """s1 writes the text hash and id of each document it keeps, `ExactDedup` finds the duplicates, s2 rejects them."""
+
+    name = "exact_dedup"
+    cross_document = True
+
+    @classmethod
+    def from_config(cls, config, layout):
+        return cls() if config.exact_dedup.enabled else None
+
+    def sidecar(self, layout, unit: int) -> _HashSidecar:
+        return _HashSidecar(layout, unit)
+
+    def decide(self, stats, layout, cut):
+        return stats | "ExactDedup" >> ExactDedup(layout), None
+
+    def apply(self, doc: dict, survivor: str | None) -> Verdict:
+        return doc, (None if survivor is None else ("exact_dedup:duplicate", survivor))
+
+
+class _HashSidecar:
+    """A unit's text hashes and ids in s1, row by row of the documents it keeps."""
+
+    def __init__(self, layout, unit: int):
+        self._files = SidecarWriter(lambda name: layout.path("s1", unit, name))
+
+    def add(self, row: int, doc: dict) -> None:
+        self._files.write(HASH, text_key(doc["text"]))
+        self._files.write(IDS, (json.dumps(doc["id"], ensure_ascii=False) + "\n").encode("utf-8"))
+
+    def close(self) -> dict:
+        self._files.close()
+        return {}
 
 
 class _Collisions(beam.DoFn):

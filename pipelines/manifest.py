@@ -25,11 +25,6 @@ from gristmill.files import atomic_write
 
 STATS_DIR = "_stats"
 OUTPUT_DIRS = ("data", "rejected", "errors")
-# Rejection reasons' stage prefixes in pipeline order; the funnel lists them in this order.
-FUNNEL_ORDER = [
-    "read", "length", "exact_dedup", "line_dedup", "url_filter", "decontamination", "language", "gopher_repetition", "gopher_quality",
-    "c4", "fineweb", "classifier", "near_dup", "pii", "bias",
-]
 
 
 class ConservationError(GristmillError):
@@ -73,19 +68,25 @@ def _reasons(fs, root: str, shards: list[dict]) -> collections.Counter:
 
 
 def funnel(input_count: int, errors: int, by_reason: dict[str, int]) -> list[dict]:
+    """One row per stage that rejected something, in pipeline order (`pipelines.stages`); read, with the errors, always."""
+    # Imported here: the stage classes bring Beam and the judges' libraries, which a reader of the funnel does not need.
+    from pipelines.sources import ReadStage
+    from pipelines.stages import reason_order
+
     by_stage: collections.Counter = collections.Counter()
     for reason, n in by_reason.items():
         by_stage[reason.split(":", 1)[0]] += n
-    order = [s for s in FUNNEL_ORDER if s in by_stage or s == "read"]
-    order += sorted(s for s in by_stage if s not in FUNNEL_ORDER)
+    known = reason_order()
+    order = [s for s in known if s in by_stage or s == ReadStage.name]
+    order += sorted(s for s in by_stage if s not in known)
     rows, remaining = [], input_count
     for stage in order:
         entering = remaining
         rejected = by_stage.get(stage, 0)
-        lost = rejected + (errors if stage == "read" else 0)
+        lost = rejected + (errors if stage == ReadStage.name else 0)
         remaining = entering - lost
         row = {"stage": stage, "in": entering, "out": remaining, "rejected": rejected}
-        if stage == "read":
+        if stage == ReadStage.name:
             row["errors"] = errors
         rows.append(row)
     return rows

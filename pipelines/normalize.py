@@ -13,7 +13,7 @@ import unicodedata
 import ftfy
 
 from pipelines.config import LengthConfig, NormalizeConfig
-from pipelines.stage import DocStage
+from pipelines.stage import Stage
 
 # C0 and C1 controls except tab and newline (carriage returns become newlines first).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -59,8 +59,13 @@ def _make_judge(normalize: NormalizeConfig, length: LengthConfig):
     return functools.partial(_judge, normalize=normalize, length=length)
 
 
-class NormalizeStage(DocStage):
+class NormalizeStage(Stage):
     name = "normalize"
+    rejects = ("length",)
+
+    @classmethod
+    def from_config(cls, config, layout):
+        return cls(config.normalize, config.length)
 
     def __init__(self, normalize: NormalizeConfig, length: LengthConfig):
         super().__init__(functools.partial(_make_judge, normalize, length))

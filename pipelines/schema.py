@@ -36,7 +36,7 @@ def stage_fields() -> list[pa.Field]:
         pa.field("lang_score", pa.float64()),  # its probability
         *[pa.field(family.column(signal), _ARROW_TYPES[kind]) for family in FAMILIES for signal, kind in family.columns.items()],
         pa.field("quality_score", pa.float64()),  # quality.classifier: probability of the positive label
-        pa.field("dup_cluster", pa.string()),  # pipelines.neardup: smallest id of the near-duplicate cluster
+        pa.field("dup_cluster", pa.string()),  # pipelines.near_dup: smallest id of the near-duplicate cluster
         pa.field("dup_cluster_size", pa.int64()),  # documents in that cluster (1 = no near-duplicate)
         # quality.pii: entities found per type (counted before redaction; the values are never stored)
         *[pa.field(column, pa.int64()) for column in PII_COLUMNS.values()],

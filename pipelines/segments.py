@@ -1,12 +1,14 @@
 """The per-unit tasks of a curate run: every step that touches document text.
 
-The pipeline is three segments between its global steps (see `pipelines.curate`):
+The pipeline is three segments between its global steps (see `pipelines.curate`).
+Each runs the stages declared in it (`pipelines.stages`) on every document of
+its unit, in order (a judge, or a cross-document stage's decision), and feeds
+the documents it keeps to the sidecars of the next segment's cross-document stages:
 
-  s1  read -> normalize, length                 writes text hashes and ids for exact dedup,
-                                                unit hashes for line dedup
-  s2  exact-dedup and line-dedup decisions -> language, quality rules, classifier score
-                                                emits scores; writes MinHash sidecars for near-dup
-  s3  classifier cut, near-dup decisions -> PII, bias   writes the final kept rows
+  s1  reads the unit; normalize                         sidecars: exact and line dedup's hashes and ids
+  s2  exact- and line-dedup decisions; filters, language, quality rules, classifier score
+                                                        emits scores; sidecars: near-dup's MinHash
+  s3  classifier cut; near-dup decisions; PII, bias     writes the final kept rows
 
 Each task reads its unit's rows from the previous segment's file, writes its
 own files (`pipelines.staging`), and emits only small records and one stats
@@ -22,22 +24,16 @@ import functools
 import json
 
 import apache_beam as beam
-import numpy as np
 
 from pipelines.config import CurateConfig
-from pipelines.exact_dedup import HASH, IDS, text_key
-from pipelines.line_dedup_step import PairWriter, remover
-from pipelines.sidecars import SidecarWriter
 from gristmill.files import atomic_write
 from pipelines.staging import LineWriter, RowWriter, digest, iter_rows, read_marker, unit_name
 from pipelines.schema import data_schema, rejected_schema
 from pipelines.sources import ERRORS, Unit, read_unit
-from pipelines.stage import DocStage, add_nested, reject
+from pipelines.stage import add_nested, reject
+from pipelines.stages import SEGMENTS, build_stages, in_order
 
-EXACT = "exact"  # the exact-dedup decisions in the s2 join
 SCORES = "scores"
-SIGN_BATCH = 256
-SIDECARS = {"rows": "rows.u32", "sig": "sig.u32", "bands": "bands.u64", "score": "score.f64", "meta": "meta.jsonl"}
 
 
 class Layout:
@@ -57,41 +53,6 @@ class Layout:
         return f"{self.root}/decontamination-index"
 
 
-def build_stages(config: CurateConfig, layout: Layout) -> dict[str, list[DocStage]]:
-    """The per-document stages of each segment, in pipeline order."""
-    from pipelines.classifier_stage import ClassifierStage
-    from pipelines.filter_stages import DecontaminationStage, UrlFilterStage
-    from pipelines.language_stage import LanguageStage
-    from pipelines.normalize import NormalizeStage
-    from pipelines.pii_stage import BiasStage, PiiStage
-    from pipelines.quality_stage import QualityRulesStage
-
-    judged: list[DocStage] = []
-    # Cheap and independent of the quality rules: before them, right after exact dedup.
-    if config.url_filter.enabled:
-        judged.append(UrlFilterStage(config.url_filter))
-    if config.decontamination.enabled:
-        judged.append(DecontaminationStage(config.decontamination, layout.index_dir))
-    if config.language.enabled:
-        judged.append(LanguageStage(config.language))
-    quality_rules = QualityRulesStage(config.quality)
-    if quality_rules.families:
-        judged.append(quality_rules)
-    if config.classifier.enabled:
-        judged.append(ClassifierStage(config.classifier))
-    finish: list[DocStage] = []
-    # PII and bias stay last: placeholders must not make documents look alike to dedup.
-    if config.pii.enabled:
-        finish.append(PiiStage(config.pii))
-    if config.bias.enabled:
-        finish.append(BiasStage(config.bias))
-    return {"s1": [NormalizeStage(config.normalize, config.length)], "s2": judged, "s3": finish}
-
-
-def accounted(stages: dict[str, list[DocStage]]) -> list[DocStage]:
-    return [stage for group in stages.values() for stage in group if stage.section_name]
-
-
 class _UnitTask(beam.DoFn):
     """Runs one segment on one unit, or replays it from its marker; see the module docstring."""
 
@@ -99,14 +60,20 @@ class _UnitTask(beam.DoFn):
 
     def __init__(self, config: CurateConfig, layout: Layout):
         self._config, self._layout = config, layout
-        self._judges: list = []
 
     def setup(self):
-        self._stages = build_stages(self._config, self._layout)
-        self._accounted = accounted(self._stages)
-        self._judges = [stage.make_judge() for stage in self._stages[self.segment]]
-        if self._config.pii.enabled:
-            from pipelines.pii_stage import redact_field
+        stages = build_stages(self._config, self._layout)
+        self._counted = in_order(stages)
+        self._running = {stage.name for stage in self._counted}
+        own = stages[self.segment]
+        self._deciders = [stage for stage in own if stage.cross_document]
+        # Per document, in declared order: (a cross-document stage, None) applies its decision, (None, judge) judges.
+        steps = ((stage, None) if stage.cross_document else (None, stage.make_judge()) for stage in own)
+        self._steps = [(stage, judge) for stage, judge in steps if stage or judge]
+        later = SEGMENTS[SEGMENTS.index(self.segment) + 1 :]
+        self._fed = [stage for stage in stages[later[0]] if stage.cross_document] if later else []
+        if "pii" in self._running:
+            from pipelines.pii import redact_field
 
             self._redact_text = functools.partial(redact_field, self._config.pii, "text")
             self._redact_excerpt = functools.partial(redact_field, self._config.pii, "excerpt")
@@ -133,9 +100,30 @@ class _UnitTask(beam.DoFn):
         rejected = RowWriter(layout.path(self.segment, unit, "rejected.parquet"), rejected_schema())
         return alive, rejected
 
-    def _judge(self, doc: dict):
-        for judge in self._judges:
-            doc, rejection = judge(dict(doc))
+    def _decisions(self, grouped) -> dict[str, dict]:
+        """Each cross-document stage's decisions for this unit from the segment's join: {stage: {row: decision}}."""
+        return {stage.name: dict(grouped[stage.name]) for stage in self._deciders}
+
+    def _sidecars(self, unit: int) -> list:
+        """The writers of the next segment's cross-document stages, fed every document this segment keeps."""
+        return [stage.sidecar(self._layout, unit) for stage in self._fed]
+
+    def _appliers(self, unit: int, decisions: dict[str, dict]) -> dict:
+        """Each cross-document stage's side for this unit: {stage: applier}."""
+        return {stage.name: stage.applier(unit, decisions[stage.name]) for stage in self._deciders}
+
+    @staticmethod
+    def _applied(appliers: dict) -> dict:
+        """What the appliers counted, for the unit's stats: {stage: stats}."""
+        counted = {name: applier.stats() for name, applier in appliers.items()}
+        return {name: stats for name, stats in counted.items() if stats is not None}
+
+    def _judge(self, doc: dict, row: int | None = None, appliers: dict | None = None):
+        for stage, judge in self._steps:
+            if stage is not None:
+                doc, rejection = appliers[stage.name].apply(row, dict(doc))
+            else:
+                doc, rejection = judge(dict(doc))
             if rejection is not None:
                 return doc, rejection
         return doc, None
@@ -143,14 +131,14 @@ class _UnitTask(beam.DoFn):
     def _write_rejected(self, writer: RowWriter, row: dict) -> None:
         if self._redact_text:
             row = self._redact_text(row)
-        for stage in self._accounted:
+        for stage in self._counted:
             counts = stage.rejected_counts(row)
             if counts:
                 add_nested(self._tally, {stage.name: {"rejected": {row["reason"]: counts}}})
         writer.write(row)
 
     def _write_kept(self, writer: RowWriter, doc: dict) -> None:
-        for stage in self._accounted:
+        for stage in self._counted:
             counts = stage.kept_counts(doc)
             if counts:
                 add_nested(self._tally, {stage.name: {"kept": counts}})
@@ -158,7 +146,7 @@ class _UnitTask(beam.DoFn):
 
 
 class ReadSegment(_UnitTask):
-    """s1: a unit's records -> normalized documents, rejected rows and errors; text hashes and ids for exact dedup."""
+    """s1: a unit's records -> documents judged by its stages (normalize), rejected rows and errors; exact dedup's sidecars."""
 
     segment = "s1"
 
@@ -170,11 +158,7 @@ class ReadSegment(_UnitTask):
         yield from ()  # s1 emits no small records: its files and stats say everything
         alive, rejected = self._writers(unit.index)
         errors = LineWriter(self._layout.path(self.segment, unit.index, "errors.jsonl"))
-        def sidecar(name):
-            return self._layout.path(self.segment, unit.index, name)
-
-        exact = SidecarWriter(sidecar)
-        pairs = PairWriter(sidecar, self._config.line_dedup) if self._config.line_dedup.enabled else None
+        sidecars = self._sidecars(unit.index)
         records = 0
         for item in read_unit(unit):
             records += 1
@@ -188,162 +172,85 @@ class ReadSegment(_UnitTask):
             if rejection is not None:
                 self._write_rejected(rejected, reject(doc, *rejection))
                 continue
-            if self._config.exact_dedup.enabled or pairs:
-                key = text_key(doc["text"])
-                if self._config.exact_dedup.enabled:
-                    exact.write(HASH, key)
-                exact.write(IDS, (json.dumps(doc["id"], ensure_ascii=False) + "\n").encode("utf-8"))
-                if pairs:
-                    pairs.add(alive.rows, doc["text"], key)
+            for sidecar in sidecars:
+                sidecar.add(alive.rows, doc)
             alive.write(doc)
-        exact.close()
-        extra = {"line_pairs": pairs.close()} if pairs else {}
-        return {
-            **extra,
+        stats = {
             "input": records,
             "input_bytes": unit.input_bytes,
             "alive": alive.close(),
             "rejected": rejected.close(),
             "errors": errors.close(),
         }
+        for sidecar in sidecars:
+            stats.update(sidecar.close())
+        return stats
 
 
 class JudgeSegment(_UnitTask):
-    """s2: exact-dedup and line-dedup decisions, then the per-document judges; MinHash sidecars for near-dup."""
+    """s2: exact-dedup decisions, then its judges (filters, language, quality rules, classifier score); near-dup's sidecars."""
 
     segment = "s2"
-
-    def setup(self):
-        super().setup()
-        near = self._config.near_dup
-        self._hasher = None
-        if near.enabled:
-            from pipelines.minhash import MinHasher
-            from pipelines.neardup import lsh_shape
-
-            self._hasher = MinHasher(num_perm=near.num_perm, seed=near.seed, shingle=near.shingle, ngram=near.ngram)
-            self._bands, self._rows = lsh_shape(near)
 
     def process(self, item):
         unit, grouped = item
         (upstream,) = grouped["unit"]
-        duplicates = dict(grouped[EXACT])
-        lines = remover(self._config, unit, grouped)
-        decisions = (lines.decisions,) if lines else ()
-        want = digest(self.segment, upstream["digest"], sorted(duplicates.items()), *decisions)
-        yield from self._run(unit, want, lambda: self._work(unit, duplicates, lines), lambda stats: self._replay(unit))
+        decisions = self._decisions(grouped)
+        want = digest(self.segment, upstream["digest"], *(sorted(d.items()) for d in decisions.values()))
+        yield from self._run(unit, want, lambda: self._work(unit, decisions), lambda stats: self._replay(unit))
 
-    def _work(self, unit: int, duplicates: dict[int, str], lines):
+    def _work(self, unit: int, decisions: dict[str, dict]):
         alive, rejected = self._writers(unit)
-        signer = _Signer(self._layout, unit, self._hasher, self._bands, self._rows) if self._hasher else None
-        scored = self._config.classifier.enabled
+        sidecars = self._sidecars(unit)
+        appliers = self._appliers(unit, decisions)
+        scored = "classifier" in self._running
         source = self._layout.path("s1", unit, "alive.parquet")
         for row, doc in enumerate(iter_rows(source)):
-            survivor = duplicates.get(row)
-            if survivor is not None:
-                self._write_rejected(rejected, reject(doc, "exact_dedup:duplicate", survivor))
-                continue
-            if lines:
-                doc, rejection = lines.apply(row, doc)
-                if rejection is not None:
-                    self._write_rejected(rejected, reject(doc, *rejection))
-                    continue
-            doc, rejection = self._judge(doc)
+            doc, rejection = self._judge(doc, row, appliers)
             if rejection is not None:
                 self._write_rejected(rejected, reject(doc, *rejection))
                 continue
             if scored:
                 yield beam.pvalue.TaggedOutput(SCORES, doc["quality_score"])
-            if signer:
-                signer.add(alive.rows, doc)
+            for sidecar in sidecars:
+                sidecar.add(alive.rows, doc)
             alive.write(doc)
-        stats = {"alive": alive.close(), "rejected": rejected.close()}
-        if lines:
-            stats["line_dedup"] = lines.stats()
-        if signer:
-            stats["signed"], stats["unsigned"] = signer.close()
+        stats = {"alive": alive.close(), "rejected": rejected.close(), **self._applied(appliers)}
+        for sidecar in sidecars:
+            stats.update(sidecar.close())
         return stats
 
     def _replay(self, unit: int):
-        if self._config.classifier.enabled:
+        if "classifier" in self._running:
             for doc in iter_rows(self._layout.path(self.segment, unit, "alive.parquet")):
                 yield beam.pvalue.TaggedOutput(SCORES, doc["quality_score"])
 
 
-class _Signer:
-    """MinHash signatures and band hashes of a unit's surviving documents, streamed to sidecar files.
-
-    Signed document k (a document too short for one shingle has none) has its row
-    in `rows.u32`, its signature in `sig.u32`, its band hashes in `bands.u64`, its
-    classifier score in `score.f64` (NaN: none), and id, length and score in `meta.jsonl`
-    (what near-dup ranks survivors by).
-    """
-
-    def __init__(self, layout: Layout, unit: int, hasher, bands: int, rows: int):
-        self._layout, self._unit, self._hasher, self._bands, self._rows = layout, unit, hasher, bands, rows
-        self._pending: list[tuple[int, dict]] = []
-        self._files = SidecarWriter(lambda name: layout.path("s2", unit, SIDECARS[name]))
-        self.signed = self.unsigned = 0
-
-    def add(self, row: int, doc: dict) -> None:
-        self._pending.append((row, doc))
-        if len(self._pending) >= SIGN_BATCH:
-            self._sign()
-
-    def _sign(self) -> None:
-        from pipelines.minhash import band_hashes
-
-        signatures = self._hasher.signatures([doc["text"] for _, doc in self._pending])
-        for (row, doc), signature in zip(self._pending, signatures):
-            if signature is None:
-                self.unsigned += 1
-                continue
-            self.signed += 1
-            score = doc.get("quality_score")
-            self._files.write("rows", np.uint32(row).tobytes())
-            self._files.write("sig", signature.astype(np.uint32).tobytes())
-            self._files.write("bands", band_hashes(signature, self._bands, self._rows).tobytes())
-            self._files.write("score", np.float64(np.nan if score is None else score).tobytes())
-            meta = [doc["id"], doc.get("n_chars") or len(doc["text"]), score]
-            self._files.write("meta", (json.dumps(meta, ensure_ascii=False) + "\n").encode("utf-8"))
-        self._pending = []
-
-    def close(self) -> tuple[int, int]:
-        self._sign()
-        self._files.close()
-        return self.signed, self.unsigned
-
-
 class FinishSegment(_UnitTask):
-    """s3: the classifier cut and near-dup decisions, then PII and bias: the final kept rows."""
+    """s3: the classifier cut, then near-dup decisions and its judges (PII, bias): the final kept rows."""
 
     segment = "s3"
 
     def process(self, item, cut):
         unit, grouped = item
         (upstream,) = grouped["unit"]
-        members = {row: info for row, *info in grouped["near"]}
-        want = digest(self.segment, upstream["digest"], sorted(members.items()), cut)
-        yield from self._run(unit, want, lambda: self._work(unit, members, cut), lambda stats: iter(()))
+        decisions = self._decisions(grouped)
+        want = digest(self.segment, upstream["digest"], *(sorted(d.items()) for d in decisions.values()), cut)
+        yield from self._run(unit, want, lambda: self._work(unit, decisions, cut), lambda stats: iter(()))
 
-    def _work(self, unit: int, members: dict, cut):
-        from pipelines.classifier_stage import cut_rejection
+    def _work(self, unit: int, decisions: dict[str, dict], cut):
+        from pipelines.classifier import cut_rejection
 
         yield from ()  # s3 emits no small records: only its files and stats
         alive, rejected = self._writers(unit)
-        near_dup = self._config.near_dup.enabled
+        appliers = self._appliers(unit, decisions)
         source = self._layout.path("s2", unit, "alive.parquet")
         for row, doc in enumerate(iter_rows(source)):
             rejection = cut_rejection(doc, cut) if cut is not None else None
-            if rejection is None and near_dup:
-                cluster, size, survivor = members.get(row, (doc["id"], 1, doc["id"]))
-                doc = {**doc, "dup_cluster": cluster, "dup_cluster_size": size}
-                if doc["id"] != survivor:
-                    rejection = ("near_dup:duplicate", cluster)
             if rejection is None:
-                doc, rejection = self._judge(doc)
+                doc, rejection = self._judge(doc, row, appliers)
             if rejection is not None:
                 self._write_rejected(rejected, reject(doc, *rejection))
             else:
                 self._write_kept(alive, doc)
-        return {"alive": alive.close(), "rejected": rejected.close()}
+        return {"alive": alive.close(), "rejected": rejected.close(), **self._applied(appliers)}

@@ -21,7 +21,7 @@ from fsspec.core import url_to_fs
 from pipelines.config import CurateConfig, SourceConfig
 from gristmill.errors import GristmillError
 from pipelines.html_text import extract_main_text
-from pipelines.stage import REJECTED, reject
+from pipelines.stage import REJECTED, Stage, reject
 
 ERRORS = "errors"
 COMPRESSION_SUFFIXES = (".gz", ".zst", ".bz2", ".xz")
@@ -396,3 +396,13 @@ def read_unit(unit: Unit) -> Iterator:
         yield from read_parquet_group(unit.file, unit.group, unit.first_row)
     else:
         yield from READERS[unit.file.format](unit.file)
+
+
+class ReadStage(Stage):
+    """Reading and parsing (`read_unit`): rejects `read:<rule>`; records that cannot be read are errors."""
+
+    name = "read"
+
+    @classmethod
+    def from_config(cls, config, layout):
+        return cls()

@@ -13,7 +13,7 @@ a page count once (otherwise every line of a page copied 5 times would be
 than once", and Dolma's paragraph dedup, made order-independent by keeping
 the smallest id instead of the first one read.
 
-The distributed version (`pipelines.line_dedup_step`) needs only hashes and ids to move:
+The distributed version (`pipelines.line_dedup`) needs only hashes and ids to move:
 
 1. per document, `unit_hashes(text, settings)`: its distinct unit hashes;
 2. per hash, the number of distinct text keys (a sort over hash ranges), and

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pipelines.stage import DocStage, add_nested, reject
+from pipelines.stage import Stage, add_nested, reject
 
 
-def run_stage(stage: DocStage, docs: list[dict]) -> tuple[list[dict], list[dict]]:
+def run_stage(stage: Stage, docs: list[dict]) -> tuple[list[dict], list[dict]]:
     """(kept documents, rejected rows), in input order."""
     judge = stage.make_judge()
     kept, rejected = [], []
@@ -18,7 +18,7 @@ def run_stage(stage: DocStage, docs: list[dict]) -> tuple[list[dict], list[dict]
     return kept, rejected
 
 
-def section_of(stage: DocStage, kept: list[dict], rejected: list[dict]) -> dict:
+def section_of(stage: Stage, kept: list[dict], rejected: list[dict]) -> dict:
     """The stage's manifest section from its sums over kept documents and rejected rows."""
     kept_totals, by_reason = {}, {}
     for doc in kept:

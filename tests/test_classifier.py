@@ -13,7 +13,7 @@ import pytest
 from dataset_fixtures import write_dataset
 from resiliparse.extract.html2text import extract_plain_text
 
-from pipelines.classifier_stage import cut_from_quantiles
+from pipelines.classifier import cut_from_quantiles
 from gristmill.cli import main as gristmill
 from pipelines.config import CurateConfig
 from quality.classifier import QualityClassifier, balance, chunks, split_documents, train_classifier

@@ -8,7 +8,7 @@ import fasttext
 import pytest
 
 from pipelines.config import CurateConfig
-from pipelines.language_stage import LanguageStage
+from pipelines.language import LanguageStage
 from stage_support import run_stage
 from quality.langid import LanguageIdentifier, LanguageThresholds, bundled_model_path, language_verdict
 

@@ -6,8 +6,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from gristmill.cli import main
-from pipelines.pii_stage import BiasStage, PiiStage
-from pipelines.stage import DocStage
+from pipelines.bias import BiasStage
+from pipelines.pii import PiiStage
+from pipelines.stage import Stage
 from quality.bias import BiasSettings
 from quality.pii import PiiSettings
 from stage_support import run_stage, section_of
@@ -58,7 +59,7 @@ def test_bias_stage_signal_optional_rejection_and_audit_flags_the_biased_rule():
     bias = BiasStage(BiasSettings.model_validate({"max_flagged_ratio": 0.2}))
     all_rejected = []
     for rule in (_reject_religion, _reject_short):
-        docs, rejected = run_stage(DocStage(lambda rule=rule: rule), docs)
+        docs, rejected = run_stage(Stage(lambda rule=rule: rule), docs)
         all_rejected += rejected
     kept, rejected = run_stage(bias, docs)
     all_rejected += rejected

@@ -4,10 +4,13 @@ schema and its bounds in the report's expectations, with nothing else edited."""
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pytest
 import toy_family
-from report_support import ERRORS, config, kept_rows, rejected_rows, write_dataset
+from dataset_fixtures import write_dataset
+from report_support import ERRORS, config, kept_rows, rejected_rows
 
 from pipelines.config import CurateConfig, QualityConfig
 from pipelines.schema import data_schema, rejected_schema
@@ -88,14 +91,24 @@ def test_toy_columns_are_in_the_arrow_schema(toy):
         assert names.index("fw_newline_word_ratio") < names.index("toy_shout_ratio") < names.index("quality_score")
 
 
+def with_toy_section(root, section: dict):
+    """The dataset with a `quality.toy` section in its manifest's config, as a run with the family in
+    `FAMILIES` writes it (the curate config model is built from FAMILIES when `pipelines.config` is
+    first imported, before the fixture registers the toy)."""
+    path = root / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["config"]["quality"]["toy"] = section
+    path.write_text(json.dumps(manifest))
+    return root
+
+
 def test_toy_bounds_become_report_expectations(toy, tmp_path):
-    cfg = config()
-    cfg["quality"]["toy"] = toy_family.ToyThresholds(max_shout_ratio=0.4).model_dump(mode="json")
+    toy_section = toy_family.ToyThresholds(max_shout_ratio=0.4).model_dump(mode="json")
     kept = kept_rows()
     for row in kept:
         row.update(toy_shout_ratio=0.05, toy_exclamations=0)
     kept[2]["toy_shout_ratio"] = 0.9
-    root = write_dataset(tmp_path / "toy", kept, rejected_rows(), ERRORS, cfg)
+    root = with_toy_section(write_dataset(tmp_path / "toy", kept, rejected_rows(), ERRORS, config()), toy_section)
 
     bounds = [c for c in plan_checks(read_dataset(root)).checks if c.kwargs.get("column", "").startswith("toy_")]
     assert [(c.kwargs, c.summary) for c in bounds] == [
@@ -106,6 +119,6 @@ def test_toy_bounds_become_report_expectations(toy, tmp_path):
     assert [o.check.summary for o in failed] == ["toy_shout_ratio <= 0.4 (quality.toy.max_shout_ratio)"]
     assert "doc-002" in failed[0].observed
 
-    cfg["quality"]["toy"]["enabled"] = False  # a disabled family's bounds are not expected
-    root = write_dataset(tmp_path / "toy-off", kept, rejected_rows(), ERRORS, cfg)
+    toy_section["enabled"] = False  # a disabled family's bounds are not expected
+    root = with_toy_section(write_dataset(tmp_path / "toy-off", kept, rejected_rows(), ERRORS, config()), toy_section)
     assert not [c for c in plan_checks(read_dataset(root)).checks if c.kwargs.get("column", "").startswith("toy_")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.config import QualityConfig
-from pipelines.quality_stage import QualityRulesStage
+from pipelines.quality_rules import QualityRulesStage
 from stage_support import run_stage
 from quality import c4, fineweb, gopher_quality, gopher_repetition
 from quality.rule_chain import apply_rules
@@ -200,7 +200,7 @@ def test_stop_words_follow_the_document_language():
 
 def test_unsegmented_languages_skip_the_word_rules():
     from pipelines.config import QualityConfig
-    from pipelines.quality_stage import QualityRulesStage, make_quality_judge
+    from pipelines.quality_rules import QualityRulesStage, make_quality_judge
 
     stage = QualityRulesStage(QualityConfig())
     enabled = {family: getattr(QualityConfig(), family) for family in stage.families}

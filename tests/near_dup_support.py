@@ -13,9 +13,9 @@ import apache_beam as beam
 
 from pipelines.config import CurateConfig, NearDupConfig
 from pipelines.minhash import MinHasher
-from pipelines.neardup import NearDup, lsh_shape
+from pipelines.near_dup import NearDup, Signer, lsh_shape
 from pipelines.schema import data_schema
-from pipelines.segments import FinishSegment, Layout, _Signer
+from pipelines.segments import FinishSegment, Layout
 from pipelines.staging import RowWriter, iter_rows
 
 def write_jsonl(pcoll, path: Path, label: str):
@@ -42,12 +42,11 @@ def stage_units(layout: Layout, docs: list[dict], config: CurateConfig) -> list:
     for unit in range(UNITS):
         part = [{"n_chars": len(d["text"]), "source": "t", **d} for d in docs[unit::UNITS]]
         writer = RowWriter(layout.path("s2", unit, "alive.parquet"), data_schema())
-        signer = _Signer(layout, unit, hasher, bands, rows)
+        signer = Signer(layout, unit, hasher, bands, rows)
         for doc in part:
             signer.add(writer.rows, doc)
             writer.write(doc)
-        signed, unsigned = signer.close()
-        stats.append((unit, {"segment": "s2", "digest": str(unit), "alive": writer.close(), "signed": signed, "unsigned": unsigned}))
+        stats.append((unit, {"segment": "s2", "digest": str(unit), "alive": writer.close(), **signer.close()}))
     return stats
 
 
@@ -62,7 +61,7 @@ def run_stages(tmp: Path, runs: dict[str, tuple[list[dict], NearDupConfig]]) -> 
             stats = p | f"{name}/Stats" >> beam.Create(stage_units(layout, docs, config))
             result = stats | f"{name}/NearDup" >> NearDup(near, layout)
             (
-                {"unit": stats, "near": result["decisions"]}
+                {"unit": stats, "near_dup": result["decisions"]}
                 | f"{name}/Join" >> beam.CoGroupByKey()
                 | f"{name}/Finish" >> beam.ParDo(FinishSegment(config, layout), None)
             )

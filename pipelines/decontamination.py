@@ -1,10 +1,8 @@
-"""Two per-document filters that run before language ID: URL blocklists and eval-set decontamination.
+"""The decontamination stage: documents sharing n-grams with eval sets are rejected (`quality.decontamination`).
 
-`UrlFilterStage` wraps `quality.url_filter` (rejections `url_filter:<rule>`).
-`DecontaminationStage` wraps `quality.decontamination`: the index is built once by
-the launching process before any work (a malformed eval file stops the run there),
-saved in the staging area, and memory-mapped by every worker; its manifest
-section sums the matched items of the rejected rows.
+The index is built once by the launching process before any work (a malformed
+eval file stops the run there), saved in the staging area, and memory-mapped by
+every worker; its manifest section sums the matched items of the rejected rows.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import functools
 
 import fsspec
 
-from pipelines.stage import DocStage
+from pipelines.stage import Stage
 from quality.decontamination import (
     DecontaminationSettings,
     build_index,
@@ -22,19 +20,14 @@ from quality.decontamination import (
     make_decontamination_judge,
     rejection_counts,
 )
-from quality.url_filter import UrlFilterSettings, make_url_filter_judge
 
 
-class UrlFilterStage(DocStage):
-    name = "url_filter"
-
-    def __init__(self, settings: UrlFilterSettings):
-        super().__init__(functools.partial(make_url_filter_judge, settings))
-
-
-class DecontaminationStage(DocStage):
+class DecontaminationStage(Stage):
     name = "decontamination"
-    section_name = "decontamination"
+
+    @classmethod
+    def from_config(cls, config, layout):
+        return cls(config.decontamination, layout.index_dir) if config.decontamination.enabled else None
 
     def __init__(self, settings: DecontaminationSettings, index_url: str):
         # The index is memory-mapped from a local path: on a cluster, staging must be a shared file system.

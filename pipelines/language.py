@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from pipelines.stage import DocStage, Verdict
+from pipelines.stage import Stage, Verdict
 from quality.langid import LanguageIdentifier, LanguageThresholds, bundled_model_path, language_verdict
 
 
@@ -23,9 +23,12 @@ def make_language_judge(thresholds: LanguageThresholds):
     return functools.partial(_judge, LanguageIdentifier(thresholds.model_path), thresholds)
 
 
-class LanguageStage(DocStage):
+class LanguageStage(Stage):
     name = "language"
-    section_name = "language"
+
+    @classmethod
+    def from_config(cls, config, layout):
+        return cls(config.language) if config.language.enabled else None
 
     def __init__(self, config: LanguageThresholds):
         super().__init__(functools.partial(make_language_judge, config))

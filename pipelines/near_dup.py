@@ -2,7 +2,7 @@
 
 Document text never enters a shuffle. The s2 task of each unit wrote, for each
 signed document k, its band hashes, signature, row, id, length and score to
-sidecar files (`pipelines.segments._Signer`). Then:
+sidecar files (`Signer`). Then:
 
   band tasks: one per (band, range of hash values) (`pipelines.sidecars`), sized from
        the number of signed documents; each reads that band's column from every unit's
@@ -18,7 +18,7 @@ sidecar files (`pipelines.segments._Signer`). Then:
        a single-worker union-find, which refuses more than `MAX_RESIDUAL_EDGES`
   -> check: both ends of every verified edge carry the same label, else the run fails
   -> per cluster, its smallest id (the cluster id) and size; each member's decision
-       goes back to its unit as (unit, (row, cluster, size, survivor id)).
+       goes back to its unit as (unit, (row, (cluster, size, survivor id))).
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ import numpy as np
 import fsspec
 
 from pipelines.config import NearDupConfig
-from pipelines.minhash import HASH_SCHEME, estimated_jaccard, optimal_bands
-from pipelines.sidecars import equal_runs, hash_ranges, in_range, load_array
+from pipelines.minhash import HASH_SCHEME, MinHasher, band_hashes, estimated_jaccard, optimal_bands
+from pipelines.sidecars import SidecarWriter, equal_runs, hash_ranges, in_range, load_array
+from pipelines.stage import Stage, Verdict
 from pipelines.union_find import component_roots
 
 # Large-star + small-star rounds unrolled into the graph. Random graphs settle in
@@ -45,6 +46,8 @@ MAX_RESIDUAL_EDGES = 2_000_000
 WEIGHTS_VERIFIED = (0.2, 0.8)
 WEIGHTS_UNVERIFIED = (0.5, 0.5)
 _CANDIDATE = "candidate"
+SIGN_BATCH = 256
+SIDECARS = {"rows": "rows.u32", "sig": "sig.u32", "bands": "bands.u64", "score": "score.f64", "meta": "meta.jsonl"}
 
 
 def lsh_shape(config: NearDupConfig) -> tuple[int, int]:
@@ -73,6 +76,85 @@ def node_id(node: tuple) -> str:
     return node[-3]
 
 
+class NearDupStage(Stage):
+    """s2 signs the documents it keeps (`Signer`), `NearDup` clusters them, s3 applies the decisions.
+
+    Every document s3 judges gets `dup_cluster` (its own id when alone) and `dup_cluster_size`;
+    all but the survivor of a cluster are rejected as `near_dup:duplicate` (detail: the cluster id).
+    """
+
+    name = "near_dup"
+    cross_document = True
+
+    def __init__(self, config: NearDupConfig):
+        super().__init__()
+        self._config = config
+        self._signing = None  # (hasher, bands, rows), made once per worker by the first sidecar
+
+    @classmethod
+    def from_config(cls, config, layout):
+        return cls(config.near_dup) if config.near_dup.enabled else None
+
+    def sidecar(self, layout, unit: int) -> Signer:
+        if self._signing is None:
+            c = self._config
+            hasher = MinHasher(num_perm=c.num_perm, seed=c.seed, shingle=c.shingle, ngram=c.ngram)
+            self._signing = (hasher, *lsh_shape(c))
+        return Signer(layout, unit, *self._signing)
+
+    def decide(self, stats, layout, cut):
+        result = stats | "NearDup" >> NearDup(self._config, layout, cut)
+        return result["decisions"], result["section"]
+
+    def apply(self, doc: dict, decision) -> Verdict:
+        cluster, size, survivor = decision or (doc["id"], 1, doc["id"])
+        doc = {**doc, "dup_cluster": cluster, "dup_cluster_size": size}
+        return doc, (("near_dup:duplicate", cluster) if doc["id"] != survivor else None)
+
+
+class Signer:
+    """MinHash signatures and band hashes of a unit's surviving documents, streamed to sidecar files.
+
+    Signed document k (a document too short for one shingle has none) has its row
+    in `rows.u32`, its signature in `sig.u32`, its band hashes in `bands.u64`, its
+    classifier score in `score.f64` (NaN: none), and id, length and score in `meta.jsonl`
+    (what near-dup ranks survivors by).
+    """
+
+    def __init__(self, layout, unit: int, hasher: MinHasher, bands: int, rows: int):
+        self._layout, self._unit, self._hasher, self._bands, self._rows = layout, unit, hasher, bands, rows
+        self._pending: list[tuple[int, dict]] = []
+        self._files = SidecarWriter(lambda name: layout.path("s2", unit, SIDECARS[name]))
+        self.signed = self.unsigned = 0
+
+    def add(self, row: int, doc: dict) -> None:
+        self._pending.append((row, doc))
+        if len(self._pending) >= SIGN_BATCH:
+            self._sign()
+
+    def _sign(self) -> None:
+        signatures = self._hasher.signatures([doc["text"] for _, doc in self._pending])
+        for (row, doc), signature in zip(self._pending, signatures):
+            if signature is None:
+                self.unsigned += 1
+                continue
+            self.signed += 1
+            score = doc.get("quality_score")
+            self._files.write("rows", np.uint32(row).tobytes())
+            self._files.write("sig", signature.astype(np.uint32).tobytes())
+            self._files.write("bands", band_hashes(signature, self._bands, self._rows).tobytes())
+            self._files.write("score", np.float64(np.nan if score is None else score).tobytes())
+            meta = [doc["id"], doc.get("n_chars") or len(doc["text"]), score]
+            self._files.write("meta", (json.dumps(meta, ensure_ascii=False) + "\n").encode("utf-8"))
+        self._pending = []
+
+    def close(self) -> dict:
+        """The counts for the unit's stats record (`NearDup` sizes its band tasks from `signed`)."""
+        self._sign()
+        self._files.close()
+        return {"signed": self.signed, "unsigned": self.unsigned}
+
+
 class _BandCollisions(beam.DoFn):
     """(band, lo, hi) -> every bucket of 2+ members, as a sorted tuple of (unit, k)."""
 
@@ -83,10 +165,10 @@ class _BandCollisions(beam.DoFn):
         band, lo, hi = task
         parts = []
         for unit, _ in units:
-            column = np.asarray(load_array(self._layout.path("s2", unit, "bands.u64"), np.uint64, self._bands)[:, band])
+            column = np.asarray(load_array(self._layout.path("s2", unit, SIDECARS["bands"]), np.uint64, self._bands)[:, band])
             keep = in_range(column, lo, hi)
             if cut is not None:
-                scores = load_array(self._layout.path("s2", unit, "score.f64"), np.float64)
+                scores = load_array(self._layout.path("s2", unit, SIDECARS["score"]), np.float64)
                 keep &= ~(scores < cut)  # a document without a score (NaN) is never under the cut
             k = np.nonzero(keep)[0]
             parts.append((unit, k, column[k].reshape(-1, 1)))
@@ -104,10 +186,10 @@ class _LookUpMembers(beam.DoFn):
         wanted = list(wanted)
         needed = {k for k, _ in wanted}
         layout = self._layout
-        signatures = load_array(layout.path("s2", unit, "sig.u32"), np.uint32, self._num_perm)
-        rows = load_array(layout.path("s2", unit, "rows.u32"), np.uint32)
+        signatures = load_array(layout.path("s2", unit, SIDECARS["sig"]), np.uint32, self._num_perm)
+        rows = load_array(layout.path("s2", unit, SIDECARS["rows"]), np.uint32)
         nodes = {}
-        with fsspec.open(layout.path("s2", unit, "meta.jsonl"), "rb") as handle:
+        with fsspec.open(layout.path("s2", unit, SIDECARS["meta"]), "rb") as handle:
             for k, line in enumerate(handle):
                 if k in needed:
                     doc_id, n_chars, score = json.loads(line)
@@ -185,7 +267,7 @@ def _resolve_residual(edges: list) -> dict:
     if len(edges) > MAX_RESIDUAL_EDGES:
         raise RuntimeError(
             f"near_dup: {len(edges)} edges are still unmerged after {ROUNDS} large-star/small-star rounds "
-            f"(limit {MAX_RESIDUAL_EDGES} for the single-worker union-find); raise pipelines.neardup.ROUNDS"
+            f"(limit {MAX_RESIDUAL_EDGES} for the single-worker union-find); raise pipelines.near_dup.ROUNDS"
         )
     return component_roots(edges)
 
@@ -307,7 +389,7 @@ def _tell_members(item):
     label, grouped = item
     for cluster, size in grouped["info"]:
         for node in grouped["member"]:
-            yield node[-2], (node[-1], cluster, size, node_id(label))
+            yield node[-2], (node[-1], (cluster, size, node_id(label)))
 
 
 COUNTED = ("docs_without_signature", "candidate_edges", "verified_edges", "residual_edges", "edges_label_checked")
@@ -323,7 +405,7 @@ def _section(parts, base: dict) -> dict:
 
 
 class NearDup(beam.PTransform):
-    """s2 stats -> {"decisions": (unit, (row, cluster, size, survivor id)), "section": the manifest section,
+    """s2 stats -> {"decisions": (unit, (row, (cluster, size, survivor id))), "section": the manifest section,
     "edges": the verified (node, node) edges, "labels": (node, its cluster's smallest node)}.
 
     `cut` is a one-element PCollection with the classifier cut (documents under it are left

@@ -11,7 +11,7 @@
 3. Exactness: on >= 20,000 documents the Beam components equal a plain
    union-find over the same verified edges.
 
-    .venv/bin/python benchmarks/neardup_accuracy.py [--per-cell 12] [--exact-docs 20000]
+    .venv/bin/python benchmarks/near_dup_accuracy.py [--per-cell 12] [--exact-docs 20000]
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import machine, require_corpora  # noqa: E402
-from benchmarks.neardup_data import EDITS, base_documents, boilerplate_words, jaccard, scale_documents, variant_at  # noqa: E402
+from benchmarks.near_dup_data import EDITS, base_documents, boilerplate_words, jaccard, scale_documents, variant_at  # noqa: E402
 from pipelines.config import NearDupConfig  # noqa: E402
-from pipelines.neardup import lsh_shape  # noqa: E402
-from tests.neardup_support import run_stages  # noqa: E402
+from pipelines.near_dup import lsh_shape  # noqa: E402
+from tests.near_dup_support import run_stages  # noqa: E402
 from pipelines.union_find import component_roots  # noqa: E402
 
 LEVELS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
@@ -78,7 +78,7 @@ def labelled_set(corpora: Path, per_cell: int) -> tuple[list[dict], list[tuple[s
     return docs, pairs
 
 
-def neardup_sets(corpora: Path) -> dict[str, tuple[list[dict], list[tuple[str, str, bool]]]]:
+def near_dup_sets(corpora: Path) -> dict[str, tuple[list[dict], list[tuple[str, str, bool]]]]:
     """The labelled sets in corpora/neardup as docs and (a, b, is near-duplicate) pairs."""
     nd = corpora / "neardup"
     clough_docs = [json.loads(line) for line in (nd / "clough_stevenson_docs.jsonl").open()]
@@ -191,7 +191,7 @@ def main() -> int:
     print(f"config: threshold {config.threshold}, num_perm {config.num_perm}, bands {bands} x rows {rows}, word {config.ngram}-grams, verify on")
 
     docs, pairs = labelled_set(corpora, args.per_cell)
-    sets = neardup_sets(corpora)
+    sets = near_dup_sets(corpora)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         runs = {"labelled": (docs, config)}

@@ -1,23 +1,17 @@
-"""The last two curate stages: PII redaction (`quality.pii`) and the bias screen (`quality.bias`).
+"""The PII stage: entities replaced by placeholders (`quality.pii`), the second-last stage.
 
 `PiiStage` replaces entities by placeholders per the `pii` config, adds the
 `pii_*` count columns, and rejects `pii:<entity>` (detail: the counts as
 JSON) where a `reject` policy says so; the text of a rejected document is
 redacted too. Its manifest section sums the counts over the kept documents.
 `redact_field` redacts the rows that never passed the PII stage.
-
-`BiasStage` adds `flagged_words_ratio` and, only if `bias.max_flagged_ratio`
-is set, rejects `bias:flagged_words` (detail: the ratio). Its manifest section
-is the representation statistics and the removal audit, summed over the final
-kept documents and every rejected one.
 """
 
 from __future__ import annotations
 
 import functools
 
-from pipelines.stage import DocStage, Verdict
-from quality.bias import BiasSettings, bias_section, doc_counts, flagged_counts, flagged_words_ratio
+from pipelines.stage import Stage, Verdict
 from quality.pii import COLUMNS, PiiSettings, apply_policies
 
 
@@ -40,9 +34,12 @@ def _pii_counts(doc: dict) -> dict[str, int]:
     return counts
 
 
-class PiiStage(DocStage):
+class PiiStage(Stage):
     name = "pii"
-    section_name = "pii"
+
+    @classmethod
+    def from_config(cls, config, layout):
+        return cls(config.pii) if config.pii.enabled else None
 
     def __init__(self, settings: PiiSettings):
         super().__init__(functools.partial(_make_pii_judge, settings))
@@ -73,34 +70,3 @@ def redact_field(settings: PiiSettings, field: str, record: dict) -> dict:
     if (record.get("reason") or "").startswith("pii:") or not record.get(field):
         return record  # already redacted by PiiStage, or nothing to redact
     return {**record, field: apply_policies(record[field], settings)[0]}
-
-
-def _bias_judge(settings: BiasSettings, doc: dict) -> Verdict:
-    ratio = flagged_words_ratio(doc["text"], doc.get("lang") or settings.default_lang)
-    doc = {**doc, "flagged_words_ratio": ratio}
-    if settings.max_flagged_ratio is not None and ratio is not None and ratio > settings.max_flagged_ratio:
-        return doc, ("bias:flagged_words", f"{ratio:.6f}")
-    return doc, None
-
-
-def _make_bias_judge(settings: BiasSettings):
-    return functools.partial(_bias_judge, settings)
-
-
-class BiasStage(DocStage):
-    name = "bias"
-    section_name = "bias"
-
-    def __init__(self, settings: BiasSettings):
-        super().__init__(functools.partial(_make_bias_judge, settings))
-        self._settings = settings
-
-    def kept_counts(self, doc: dict) -> dict:
-        return {**doc_counts(doc["text"]), **flagged_counts(doc.get("flagged_words_ratio"))}
-
-    def rejected_counts(self, row: dict) -> dict:
-        return doc_counts(row["text"])
-
-    def section(self, kept: dict, rejected_by_reason: dict) -> dict:
-        """Representation of the kept corpus and the per-rule removal audit (see `quality.bias`)."""
-        return bias_section(kept, rejected_by_reason, self._settings)

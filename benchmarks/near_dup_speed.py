@@ -12,7 +12,7 @@ read from JSONL, with every judge off, once with near-dup on and once off
 (multi_processing, 2 workers): the difference in wall time is the near-dup step's
 cost; peak RSS summed over the process tree.
 
-    .venv/bin/python benchmarks/neardup_speed.py [--docs 3000] [--loop-docs 300] [--stage-docs 5000]
+    .venv/bin/python benchmarks/near_dup_speed.py [--docs 3000] [--loop-docs 300] [--stage-docs 5000]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import machine, require_corpora, run_measured  # noqa: E402
-from benchmarks.neardup_data import base_documents, scale_documents  # noqa: E402
+from benchmarks.near_dup_data import base_documents, scale_documents  # noqa: E402
 
 _WORD = re.compile(r"\w+")
 

@@ -1,9 +1,9 @@
-"""Cross-document line dedup in the curate pipeline (`quality.line_dedup`): only hashes, ids and row numbers move.
+"""The line_dedup stage: cross-document line dedup (`quality.line_dedup`); only hashes, ids and row numbers move.
 
   s1, per unit: for every surviving document (row r) and each distinct countable
       unit hash h of its text, the triple (h, t, r) goes to `lines.u64`, t being
       the first 64 bits of the document's text hash (exact copies share it), and
-      the document's id to `ids.jsonl`
+      the document's id to `line_ids.jsonl`
   -> range tasks over h (`pipelines.sidecars`), sized from the number of triples:
       sort, count the distinct t per h; h is repeated when that count exceeds
       `max_docs`. Each occurrence of a repeated h -> (unit, (row, h, t)); the task's
@@ -11,8 +11,8 @@
   -> per unit, the ids of those rows are looked up: (h, (t, (id, unit, row)))
   -> per h, a combiner keeps the `keep_first` distinct texts with the smallest ids
       (`quality.line_dedup.add_keeper`): at most `keep_first` entries per hash
-  -> s2 of each unit gets the occurrences (members) and the keepers among them, and
-      removes every member that does not keep its unit (`Remover`), right after the
+  -> per unit, the rows that lose units: (unit, (row, hashes)) for every member that
+      is not a keeper; s2 removes them (`Remover`), right after the
       exact-dedup decisions and before the URL filter, decontamination, language ID
       and the quality rules, so every judge sees the text that will be stored and the
       repetition rules judge the page without its boilerplate.
@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import heapq
 import json
-from typing import Any, Iterable
+from typing import Any
 
 import apache_beam as beam
 import fsspec
 import numpy as np
 
-from pipelines.exact_dedup import IDS
+from pipelines.exact_dedup import text_key
 from pipelines.sidecars import SidecarWriter, hash_ranges, in_range, load_array
+from pipelines.stage import Stage
 from pipelines.staging import iter_rows
 from quality.line_dedup import (
     LineDedupSettings,
@@ -49,7 +50,8 @@ from quality.line_dedup import (
 )
 
 PAIRS = "lines.u64"  # (unit hash, text hash, row) per distinct countable unit of each document, uint64
-MEMBERS, KEEPERS = "line_members", "line_keepers"  # tags in s2's join
+IDS = "line_ids.jsonl"  # the id of every document s1 keeps: line n for row n
+MEMBERS, KEEPERS = "line_members", "line_keepers"
 TOP_UNITS = 20
 SAMPLES = 3
 SAMPLE_UNITS = 8
@@ -58,28 +60,76 @@ _TOP, _COUNTS = "top", "counts"
 _CHUNK = 65536
 
 
-class PairWriter:
+class LineDedupStage(Stage):
+    """s1 writes each document's unit hashes, `LineDedup` finds the repeated ones, s2 removes them."""
+
+    name = "line_dedup"
+    cross_document = True
+
+    @classmethod
+    def from_config(cls, config, layout):
+        return cls(config.line_dedup, config.length.min_chars) if config.line_dedup.enabled else None
+
+    def __init__(self, settings: LineDedupSettings, min_chars: int):
+        super().__init__()
+        self._settings, self._min_chars = settings, min_chars
+
+    def sidecar(self, layout, unit: int) -> _PairSidecar:
+        return _PairSidecar(layout, unit, self._settings)
+
+    def decide(self, stats, layout, cut):
+        found = stats | "LineDedup" >> LineDedup(self._settings, layout)
+        decisions = (
+            {MEMBERS: found[MEMBERS], KEEPERS: found[KEEPERS]}
+            | "LinesPerUnit" >> beam.CoGroupByKey()
+            | "LinesToRemove" >> beam.FlatMap(_lines_to_remove)
+        )
+        settings = self._settings
+
+        def section(s2_stats):
+            return s2_stats | "LineDedupSection" >> LineDedupSection(settings, layout, found["found"])
+
+        return decisions, section
+
+    def applier(self, unit: int, decisions: dict) -> Remover:
+        return Remover(self._settings, self._min_chars, unit, decisions)
+
+
+def _lines_to_remove(item):
+    """(unit, {members, keepers}) -> (unit, (row, sorted hashes)) for each row losing a unit it does not keep."""
+    unit, grouped = item
+    keep = set(map(tuple, grouped[KEEPERS]))
+    remove: dict[int, set[int]] = {}
+    for row, unit_hash in grouped[MEMBERS]:
+        if (row, unit_hash) not in keep:
+            remove.setdefault(row, set()).add(unit_hash)
+    for row, hashes in sorted(remove.items()):
+        yield unit, (row, sorted(hashes))
+
+
+class _PairSidecar:
     """s1: the (unit hash, text hash, row) triples of a unit's surviving documents, streamed to `lines.u64`."""
 
-    def __init__(self, path_of, settings: LineDedupSettings):
-        self._files = SidecarWriter(path_of)
+    def __init__(self, layout, unit: int, settings: LineDedupSettings):
+        self._files = SidecarWriter(lambda name: layout.path("s1", unit, name))
         self._settings = settings
-        self.pairs = 0
+        self._pairs = 0
 
-    def add(self, row: int, text: str, text_key: bytes) -> None:
-        hashes = unit_hashes(text, self._settings)
+    def add(self, row: int, doc: dict) -> None:
+        hashes = unit_hashes(doc["text"], self._settings)
+        self._files.write(IDS, (json.dumps(doc["id"], ensure_ascii=False) + "\n").encode("utf-8"))
         if not hashes:
             return
         triples = np.empty((len(hashes), 3), dtype=np.uint64)
         triples[:, 0] = np.array(hashes, dtype=np.uint64)
-        triples[:, 1] = np.frombuffer(text_key[:8], dtype=np.uint64)[0]
+        triples[:, 1] = np.frombuffer(text_key(doc["text"])[:8], dtype=np.uint64)[0]
         triples[:, 2] = row
         self._files.write(PAIRS, triples.tobytes())
-        self.pairs += len(hashes)
+        self._pairs += len(hashes)
 
-    def close(self) -> int:
+    def close(self) -> dict:
         self._files.close()
-        return self.pairs
+        return {"line_pairs": self._pairs}
 
 
 @beam.typehints.with_output_types(Any)  # tagged outputs besides the main one: nothing to infer
@@ -245,14 +295,9 @@ def _sample_rank(sample: dict) -> tuple:
 class Remover:
     """s2's side of line dedup for one unit: which rows lose which units, applied row by row, with the counts."""
 
-    def __init__(self, settings: LineDedupSettings, min_chars: int, unit: int, members: Iterable, keepers: Iterable):
+    def __init__(self, settings: LineDedupSettings, min_chars: int, unit: int, decisions: dict[int, list[int]]):
         self._settings, self._min_chars, self._unit = settings, min_chars, unit
-        keep = set(map(tuple, keepers))
-        self._remove: dict[int, set[int]] = {}
-        for row, unit_hash in members:
-            if (row, unit_hash) not in keep:
-                self._remove.setdefault(row, set()).add(unit_hash)
-        self.decisions = sorted([row, sorted(hashes)] for row, hashes in self._remove.items())  # for the digest
+        self._remove = {row: set(hashes) for row, hashes in decisions.items()}
         self._counts = {"docs": 0, "bytes_in": 0, "units_removed": 0, "bytes_removed": 0, "docs_changed": 0, "docs_emptied": 0}
         self._sample = None
 
@@ -281,13 +326,6 @@ class Remover:
     def stats(self) -> dict:
         """The unit's counts and where its page with the most bytes removed is (row and removed hashes, no text)."""
         return {**self._counts, "samples": [self._sample] if self._sample else []}
-
-
-def remover(config, unit: int, grouped: dict) -> Remover | None:
-    """The unit's Remover from s2's join, or None when line dedup is off."""
-    if not config.line_dedup.enabled:
-        return None
-    return Remover(config.line_dedup, config.length.min_chars, unit, grouped.get(MEMBERS, ()), grouped.get(KEEPERS, ()))
 
 
 def _section(removed: dict, found: dict, settings: LineDedupSettings, layout) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from pipelines.stage import DocStage, Verdict
+from pipelines.stage import Stage, Verdict
 from quality.rule_chain import FAMILIES, apply_rules
 from quality.rule_family import Thresholds
 
@@ -29,8 +29,17 @@ def make_quality_judge(enabled: dict[str, Thresholds], unsegmented: frozenset[st
     return functools.partial(_judge, enabled, unsegmented)
 
 
-class QualityRulesStage(DocStage):
+class QualityRulesStage(Stage):
     name = "quality_rules"
+
+    @classmethod
+    def reason_stages(cls) -> tuple[str, ...]:
+        return tuple(family.name for family in FAMILIES)  # each family rejects under its own name
+
+    @classmethod
+    def from_config(cls, config, layout):
+        stage = cls(config.quality)
+        return stage if stage.families else None
 
     def __init__(self, config):
         """`config` is the `quality` config section; families with `enabled: false` are skipped."""

@@ -7,10 +7,10 @@ import random
 import apache_beam as beam
 import pytest
 
-from neardup_support import read_jsonl, run_stages, write_jsonl
+from near_dup_support import read_jsonl, run_stages, write_jsonl
 from pipelines.config import NearDupConfig
 from pipelines.minhash import MinHasher, estimated_jaccard
-from pipelines.neardup import CheckLabels, ConnectedComponents, chain_or_star, lsh_shape
+from pipelines.near_dup import CheckLabels, ConnectedComponents, chain_or_star, lsh_shape
 from pipelines.union_find import component_roots
 
 VOCAB = [f"w{i}" for i in range(20_000)]
@@ -48,7 +48,7 @@ def default_runs(tmp_path_factory):
     shuffled = list(docs)
     random.Random(3).shuffle(shuffled)
     config = NearDupConfig()
-    return run_stages(tmp_path_factory.mktemp("neardup"), {"first": (docs, config), "again": (shuffled, config)})
+    return run_stages(tmp_path_factory.mktemp("near_dup"), {"first": (docs, config), "again": (shuffled, config)})
 
 
 def test_chain_premise_holds_for_the_signatures():

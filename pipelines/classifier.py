@@ -17,7 +17,7 @@ import functools
 
 import apache_beam as beam
 
-from pipelines.stage import DocStage
+from pipelines.stage import Stage
 from quality.classifier import ClassifierThresholds, QualityClassifier
 
 REASON = "classifier:low_score"
@@ -46,10 +46,14 @@ def cut_from_quantiles(quantiles: list[float], top_percentile: float) -> float:
     return quantiles[index]
 
 
-class ClassifierStage(DocStage):
+class ClassifierStage(Stage):
     """Scores documents; its manifest section is `cut_section` of the cut, not a sum over documents."""
 
     name = "classifier"
+
+    @classmethod
+    def from_config(cls, config, layout):
+        return cls(config.classifier) if config.classifier.enabled else None
 
     def __init__(self, config: ClassifierThresholds):
         if not config.model_path:
