@@ -6,8 +6,7 @@ import argparse
 import sys
 
 from gristmill.config import add_config_options, load_section
-
-FORMATS = ["auto", "jsonl", "parquet", "text", "html", "warc"]
+from pipelines.formats import FORMATS
 
 
 def register(sub: argparse._SubParsersAction) -> None:

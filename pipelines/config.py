@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, create_model, field_validator, model_validator
 
 from gristmill.config import Section, canonical_json, section_data, with_overrides
+from pipelines.formats import FORMATS
 from quality.classifier import ClassifierThresholds
 from quality.langid import LanguageThresholds
 from quality.rule_chain import FAMILIES
@@ -20,7 +21,7 @@ from quality.line_dedup import LineDedupSettings
 from quality.url_filter import UrlFilterSettings
 
 
-Format = Literal["auto", "jsonl", "parquet", "text", "html", "warc"]
+Format = Literal[FORMATS]
 
 
 class SourceConfig(Section):
@@ -60,29 +61,12 @@ class ExactDedupConfig(Section):
     enabled: bool = True
 
 
-class LineDedupConfig(LineDedupSettings):
-    """Cross-document line (or paragraph) dedup; see `quality.line_dedup` and `pipelines.line_dedup`.
-
-    Off by default: it rewrites documents, and pays on whole-page web text (menus, banners), not on main text.
-    """
-
-    enabled: bool = False
-
-
 class DecontaminationConfig(DecontaminationSettings):
     """Eval-set n-gram decontamination; see `quality.decontamination`. Off while `sets` is empty."""
 
     @property
     def enabled(self) -> bool:
         return bool(self.sets)
-
-
-class UrlFilterConfig(UrlFilterSettings):
-    """Domain / URL blocklists and banned URL words; see `quality.url_filter`. Off while no list is given."""
-
-    @property
-    def enabled(self) -> bool:
-        return self.active
 
 
 QualityConfig = create_model(
@@ -144,8 +128,8 @@ class CurateConfig(Section):
     length: LengthConfig = Field(default_factory=LengthConfig)
     html: HtmlConfig = Field(default_factory=HtmlConfig)
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
-    line_dedup: LineDedupConfig = Field(default_factory=LineDedupConfig)
-    url_filter: UrlFilterConfig = Field(default_factory=UrlFilterConfig)
+    line_dedup: LineDedupSettings = Field(default_factory=LineDedupSettings)
+    url_filter: UrlFilterSettings = Field(default_factory=UrlFilterSettings)
     decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
     language: LanguageThresholds = Field(default_factory=LanguageThresholds)
     quality: QualityConfig = Field(default_factory=QualityConfig)

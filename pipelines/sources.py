@@ -19,23 +19,13 @@ import fsspec
 from fsspec.core import url_to_fs
 
 from pipelines.config import CurateConfig, SourceConfig
+from pipelines.formats import FORMAT_SUFFIXES
 from gristmill.errors import GristmillError
 from pipelines.html_text import extract_main_text
 from pipelines.stage import REJECTED, Stage, reject
 
 ERRORS = "errors"
 COMPRESSION_SUFFIXES = (".gz", ".zst", ".bz2", ".xz")
-FORMAT_SUFFIXES = {
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-    ".txt": "text",
-    ".text": "text",
-    ".html": "html",
-    ".htm": "html",
-    ".warc": "warc",
-    ".wet": "warc",
-}
 EXCERPT_CHARS = 200
 BINARY_PROBE_BYTES = 8192
 HTML_TYPES = ("text/html", "application/xhtml+xml")

@@ -43,10 +43,12 @@ HashStats = tuple[int, tuple[str, ...]]  # distinct texts holding the hash, the 
 
 
 class LineDedupSettings(BaseModel):
-    """What line dedup needs; `pipelines.config.LineDedupConfig` adds `enabled`."""
+    """The `line_dedup:` section. Off by default: it rewrites documents, and pays on whole-page
+    web text (menus, banners), not on main text."""
 
     model_config = ConfigDict(extra="forbid")
 
+    enabled: bool = False
     unit: Literal["line", "paragraph"] = Field(default="line", description="line: split at newlines; paragraph: at blank lines")
     min_chars: int = Field(default=1, ge=1, description="units shorter than this (normalised) are left alone")
     max_docs: int = Field(default=1, ge=1, description="a unit in more documents than this is a repeat")

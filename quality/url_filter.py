@@ -48,7 +48,7 @@ class UrlListError(GristmillError):
 
 
 class UrlFilterSettings(BaseModel):
-    """What the URL judge needs; `pipelines.config.UrlFilterConfig` extends it."""
+    """The `url_filter:` section: domain / URL blocklists and banned URL words. Off while no list is given."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -59,7 +59,7 @@ class UrlFilterSettings(BaseModel):
     banned_words: list[str] = Field(default_factory=list, description="a URL containing one of these words is rejected")
 
     @property
-    def active(self) -> bool:
+    def enabled(self) -> bool:
         return bool(self.domain_lists or self.url_lists or self.ut1_lists or self.banned_words)
 
 
