@@ -12,7 +12,8 @@ edited copies) read from FILES JSONL files (a unit is a file, so the per-unit wo
 MinHash signing included, can use both workers), with every judge off, once with
 near-dup on and once off (multi_processing, 2 workers): the difference in wall time is
 the near-dup step's cost (and the difference in CPU seconds of the process tree); peak
-RSS summed over the process tree.
+RSS summed over the process tree. Then the same input in one process (in_memory runner,
+1 worker) with per-stage CPU timers: near-dup's own CPU seconds, signatures and global step.
 
     .venv/bin/python benchmarks/neardup_speed.py [--docs 3000] [--loop-docs 300] [--stage-docs 5000 20000]
 
@@ -82,21 +83,42 @@ def signature_speed(texts: list[str], loop_docs: int, num_perm: int) -> dict:
     }
 
 
-def curate_run(path: Path, near_dup: bool, tmp: Path) -> dict:
-    """`gristmill curate` on `path` with every judge off but near-dup (on or off); wall time and peak RSS."""
-    config = tmp / f"{path.stem}-{near_dup}.yaml"
+def curate_config(path: Path, near_dup: bool, tmp: Path) -> dict:
+    """Every judge off but near-dup (on or off)."""
     off = {"enabled": False}
-    config.write_text(json.dumps({
+    return {
         "inputs": [str(path)], "output": {"dir": str(tmp / f"out-{path.stem}-{near_dup}")},
         "language": off, "pii": off, "bias": off, "near_dup": {"enabled": near_dup},
         "quality": {family: off for family in ("gopher_repetition", "gopher_quality", "fineweb")},
-    }))
+    }
+
+
+def curate_run(path: Path, near_dup: bool, tmp: Path) -> dict:
+    """`gristmill curate` on `path` (see `curate_config`); wall time, CPU seconds and peak RSS of the process tree."""
+    config = tmp / f"{path.stem}-{near_dup}.yaml"
+    config.write_text(json.dumps(curate_config(path, near_dup, tmp)))
     cmd = [sys.executable, "-m", "gristmill.cli", "curate", "--config", str(config), "--", "--direct_num_workers=2"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = run_measured(cmd, stdout=subprocess.DEVNULL)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result["cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return result
+
+
+def own_cpu(path: Path, tmp: Path) -> dict[str, float]:
+    """CPU seconds of near-dup's own work in a curate inside this process (in_memory runner, 1 worker), by the
+    timers of `benchmarks/profile_curate.py`: signatures in s2, and the global step (every function and DoFn of
+    the near-dup module). Unlike a difference of two wall times, it does not move with the machine's load."""
+    from benchmarks.profile_curate import instrumented
+    from pipelines.config import CurateConfig
+    from pipelines.curate import run_curate
+
+    timers = instrumented()
+    timers.take()
+    runner = {"direct_running_mode": "in_memory", "direct_num_workers": 1}
+    run_curate(CurateConfig.parse({**curate_config(path, True, tmp), "runner": runner}, "neardup_speed"), fresh=True)
+    own = timers.take()
+    return {label: own.get(label, 0.0) for label in ("near-dup: signatures", "near-dup: global")}
 
 
 def stage_speed(corpora: Path, n: int, tmp: Path) -> dict:
@@ -111,8 +133,9 @@ def stage_speed(corpora: Path, n: int, tmp: Path) -> dict:
     without = curate_run(path, False, tmp)
     with_near = curate_run(path, True, tmp)
     near_s = with_near["wall_s"] - without["wall_s"]
+    own = own_cpu(path, tmp)
     return {"docs": n, "without_s": without["wall_s"], "with_s": with_near["wall_s"], "near_dup_s": near_s,
-            "near_dup_cpu_s": with_near["cpu_s"] - without["cpu_s"],
+            "near_dup_cpu_s": with_near["cpu_s"] - without["cpu_s"], "own_cpu": own,
             "docs_per_s": n / near_s if near_s > 0 else float("inf"), "peak_rss_mb": with_near["peak_rss_mb"]}
 
 
@@ -140,6 +163,8 @@ def main() -> int:
             print(f"  {r['docs']} docs: curate {r['without_s']:.1f}s without near-dup, {r['with_s']:.1f}s with it: "
                   f"near-dup {r['near_dup_s']:.1f}s = {r['docs_per_s']:.0f} docs/s ({r['near_dup_cpu_s']:.1f} CPU-s more); "
                   f"peak RSS {r['peak_rss_mb']:.0f} MB")
+            own = ", ".join(f"{label} {seconds:.2f} CPU-s ({n / seconds:,.0f} docs per CPU-s)" for label, seconds in r["own_cpu"].items())
+            print(f"    own CPU in one process (in_memory, 1 worker): {own}")
     return 0
 
 

@@ -123,6 +123,17 @@ def wrap_module(timers: Timers, module, label: str) -> None:
             value.process = timers.wrap(label, value.process)
 
 
+_TIMERS: list[Timers] = []
+
+
+def instrumented() -> Timers:
+    """The timers of this process's curate runs; the stages' work is wrapped the first time (see `instrument`)."""
+    if not _TIMERS:
+        _TIMERS.append(Timers())
+        instrument(_TIMERS[0])
+    return _TIMERS[0]
+
+
 def instrument(timers: Timers) -> None:
     """Wrap the stages' work in timers (see the module docstring); class and module attributes, so every task sees them."""
     from pipelines import curate, segments, sources, staging
@@ -258,8 +269,7 @@ def main() -> int:
     corpora = require_corpora()
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}")
-    timers = Timers()
-    instrument(timers)
+    timers = instrumented()
     for name in args.input:
         if name == "jsonl":
             from vs_datatrove import build_input
