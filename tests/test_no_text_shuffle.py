@@ -84,6 +84,6 @@ def test_no_shuffle_carries_document_text(tmp_path, monkeypatch):
     assert by_reason.get("exact_dedup:duplicate") == 5 and by_reason.get("near_dup:duplicate") == 5
     # every global step was checked: exact dedup, near-dup's buckets and components, the shard plan, the stats
     labels = " ".join(override.matched)
-    for step in ("ExactDedup/GroupByUnit", "ExactDedup/GroupByText", "JoinExact", "NearDup/GroupByUnit", "NearDup/Components", "JoinNearDup", "Shards", "Summary"):
+    for step in ("ExactDedup/GroupByUnit", "ExactDedup/GroupByText", "JoinExact", "NearDup/DistinctCandidates", "NearDup/Components", "NearDup/GroupByCluster", "JoinNearDup", "Shards", "Summary"):
         assert step in labels, step
     assert len(override.matched) >= 20
