@@ -4,21 +4,22 @@ Document text never enters a shuffle. The s2 task of each unit wrote, for each
 signed document k, its band hashes, signature, row, id, length and score to
 sidecar files (`Signer`). Then:
 
-  band tasks: one per (band, range of hash values) (`pipelines.sidecars`), sized from
-       the number of signed documents; each reads that band's column from every unit's
-       sidecar, sorts the hashes in its range and emits each bucket of two or more
-       (unit, k) members (documents under the classifier cut are left out)
-  -> distinct buckets; each member is looked up in its unit's sidecar by one
-       task per unit: (id, rank node, signature); a node is the member's rank key
-       followed by its unit and row, so the smallest node of a cluster is its survivor
-  -> per bucket, star edges to the smallest id (a bucket over `bucket_cap` members
-       becomes a chain in id order), verified by the signatures' estimated Jaccard
+  band tasks: one per range of hash values (`pipelines.sidecars`), sized from the number
+       of band hashes; each reads every band's hashes in its range from every unit's
+       sidecar, sorts them and finds each bucket of two or more (unit, k) members (documents
+       under the classifier cut are left out); then, reading only those members' lines of
+       `meta.jsonl` and their signatures (memory-mapped) from the same units' files, it
+       makes each bucket's edges: a star to the smallest id (a bucket over `bucket_cap`
+       members becomes a chain in id order), each verified by the signatures' estimated
+       Jaccard. A node is the member's rank key followed by its unit and row, so the
+       smallest node of a cluster is its survivor
+  -> distinct candidate pairs (a pair found by several tasks counts once); the verified ones are the edges
   -> connected components: `ROUNDS` unrolled large-star / small-star rounds
        (Kiveris et al. 2014), then the edges still between different labels go to
        a single-worker union-find, which refuses more than `MAX_RESIDUAL_EDGES`
   -> check: both ends of every verified edge carry the same label, else the run fails
-  -> per cluster, its smallest id (the cluster id) and size; each member's decision
-       goes back to its unit as (unit, (row, (cluster, size, survivor id))).
+  -> members grouped by cluster: its smallest id (the cluster id) and size; each member's
+       decision goes back to its unit as (unit, (row, (cluster, size, survivor id))).
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ MAX_RESIDUAL_EDGES = 2_000_000
 # without it a false positive goes straight into a cluster, so both weigh the same (datasketch's default).
 WEIGHTS_VERIFIED = (0.2, 0.8)
 WEIGHTS_UNVERIFIED = (0.5, 0.5)
-_CANDIDATE = "candidate"
 SIGN_BATCH = 256
 SIDECARS = {"rows": "rows.u32", "sig": "sig.u32", "bands": "bands.u64", "score": "score.f64", "meta": "meta.jsonl"}
+_SIZE = "size"
 
 
 def lsh_shape(config: NearDupConfig) -> tuple[int, int]:
@@ -155,48 +156,64 @@ class Signer:
         return {"signed": self.signed, "unsigned": self.unsigned}
 
 
-class _BandCollisions(beam.DoFn):
-    """(band, lo, hi) -> every bucket of 2+ members, as a sorted tuple of (unit, k)."""
+class _CandidatePairs(beam.DoFn):
+    """(lo, hi) -> the candidate pairs of every bucket whose band hash lies in [lo, hi), over all bands:
+    ((id_u, id_v), (node_u, node_v, verified)), each pair once per task.
 
-    def __init__(self, layout, bands: int):
-        self._layout, self._bands = layout, bands
+    The task finds the buckets in the units' band sidecars, then reads what the pairs need
+    straight from the same units' files: ids and rank keys from `meta.jsonl` (only the lines of
+    members), signatures from `sig.u32` (memory-mapped). Signatures never enter a shuffle.
+    """
+
+    def __init__(self, layout, config: NearDupConfig, bands: int):
+        self._layout, self._config, self._bands = layout, config, bands
 
     def process(self, task, units, cut):
-        band, lo, hi = task
+        lo, hi = task
         parts = []
         for unit, _ in units:
-            column = np.asarray(load_array(self._layout.path("s2", unit, SIDECARS["bands"]), np.uint64, self._bands)[:, band])
-            keep = in_range(column, lo, hi)
+            hashes = np.asarray(load_array(self._layout.path("s2", unit, SIDECARS["bands"]), np.uint64, self._bands))
+            keep = in_range(hashes, lo, hi)
             if cut is not None:
                 scores = load_array(self._layout.path("s2", unit, SIDECARS["score"]), np.float64)
-                keep &= ~(scores < cut)  # a document without a score (NaN) is never under the cut
-            k = np.nonzero(keep)[0]
-            parts.append((unit, k, column[k].reshape(-1, 1)))
-        yield from equal_runs(parts)
+                keep &= ~(scores < cut)[:, None]  # a document without a score (NaN) is never under the cut
+            k, band = np.nonzero(keep)
+            parts.append((unit, k, np.stack([band.astype(np.uint64), hashes[k, band]], axis=1)))
+        buckets = set(equal_runs(parts))
+        if not buckets:
+            return
+        nodes, signatures = self._look_up({member for bucket in buckets for member in bucket})
+        c, seen = self._config, set()
+        for bucket in buckets:
+            ordered = sorted(bucket, key=lambda member: node_id(nodes[member]))
+            for i, j in chain_or_star(len(ordered), c.bucket_cap):
+                u, v = ordered[i], ordered[j]
+                pair = node_id(nodes[u]), node_id(nodes[v])
+                if pair not in seen:
+                    seen.add(pair)
+                    verified = not c.verify or estimated_jaccard(signatures[u], signatures[v]) >= c.threshold
+                    yield pair, (nodes[u], nodes[v], verified)
 
-
-class _LookUpMembers(beam.DoFn):
-    """(unit, [(k, bucket)]) -> (bucket, (id, node, signature bytes)) from the unit's sidecar files."""
-
-    def __init__(self, layout, num_perm: int, keep: str):
-        self._layout, self._num_perm, self._keep = layout, num_perm, keep
-
-    def process(self, item):
-        unit, wanted = item
-        wanted = list(wanted)
-        needed = {k for k, _ in wanted}
-        layout = self._layout
-        signatures = load_array(layout.path("s2", unit, SIDECARS["sig"]), np.uint32, self._num_perm)
-        rows = load_array(layout.path("s2", unit, SIDECARS["rows"]), np.uint32)
-        nodes = {}
-        with fsspec.open(layout.path("s2", unit, SIDECARS["meta"]), "rb") as handle:
-            for k, line in enumerate(handle):
-                if k in needed:
-                    doc_id, n_chars, score = json.loads(line)
-                    nodes[k] = (*rank_key(doc_id, n_chars, score, self._keep), unit, int(rows[k]))
-        for k, bucket in wanted:
-            node = nodes[k]
-            yield bucket, (node_id(node), node, np.asarray(signatures[k]).tobytes())
+    def _look_up(self, members: set) -> tuple[dict, dict]:
+        """(unit, k) -> node, and (unit, k) -> signature, for the given members."""
+        layout, keep = self._layout, self._config.keep
+        by_unit: dict[int, set] = {}
+        for unit, k in members:
+            by_unit.setdefault(unit, set()).add(k)
+        nodes, signatures = {}, {}
+        for unit, needed in by_unit.items():
+            sig = np.asarray(load_array(layout.path("s2", unit, SIDECARS["sig"]), np.uint32, self._config.num_perm))
+            rows = np.asarray(load_array(layout.path("s2", unit, SIDECARS["rows"]), np.uint32))
+            last = max(needed)
+            with fsspec.open(layout.path("s2", unit, SIDECARS["meta"]), "rb") as handle:
+                for k, line in enumerate(handle):
+                    if k in needed:
+                        doc_id, n_chars, score = json.loads(line)
+                        nodes[unit, k] = (*rank_key(doc_id, n_chars, score, keep), unit, int(rows[k]))
+                        signatures[unit, k] = sig[k]
+                    if k == last:
+                        break
+        return nodes, signatures
 
 
 def chain_or_star(count: int, cap: int):
@@ -206,15 +223,10 @@ def chain_or_star(count: int, cap: int):
     return ((i, i + 1) for i in range(count - 1))
 
 
-def _bucket_edges(item, cap: int, threshold: float, verify: bool):
-    """Candidate (id, id) pairs (tagged) and verified (node, node) edges of one bucket."""
-    _, members = item
-    members = sorted(members, key=lambda m: m[0])
-    for i, j in chain_or_star(len(members), cap):
-        (id_u, node_u, sig_u), (id_v, node_v, sig_v) = members[i], members[j]
-        yield beam.pvalue.TaggedOutput(_CANDIDATE, (id_u, id_v))
-        if not verify or estimated_jaccard(np.frombuffer(sig_u, np.uint32), np.frombuffer(sig_v, np.uint32)) >= threshold:
-            yield node_u, node_v
+def _verified_edge(candidate):
+    _, (node_u, node_v, verified) = candidate
+    if verified:
+        yield node_u, node_v
 
 
 def _both_directions(edge):
@@ -362,34 +374,17 @@ class _ClusterStats(beam.CombineFn):
         return {"clusters": clusters, "docs_in_clusters": docs, "duplicates_removed": docs - clusters, "largest_cluster": largest}
 
 
-class _ClusterInfo(beam.CombineFn):
-    """Members of one cluster -> (smallest id, size)."""
+def _cluster_decisions(item):
+    """(label, members) -> each member's decision (unit, (row, cluster id, size, survivor id)); tagged: the size.
 
-    def create_accumulator(self):
-        return None, 0
-
-    def add_input(self, acc, node):
-        smallest, size = acc
-        own = node_id(node)
-        return (own if smallest is None or own < smallest else smallest), size + 1
-
-    def merge_accumulators(self, accs):
-        smallest, size = None, 0
-        for s, n in accs:
-            if s is not None and (smallest is None or s < smallest):
-                smallest = s
-            size += n
-        return smallest, size
-
-    def extract_output(self, acc):
-        return acc
-
-
-def _tell_members(item):
-    label, grouped = item
-    for cluster, size in grouped["info"]:
-        for node in grouped["member"]:
-            yield node[-2], (node[-1], (cluster, size, node_id(label)))
+    The label is the component's smallest node, so its id is the survivor; the cluster id is the smallest id.
+    """
+    label, members = item
+    members = list(members)
+    cluster, size = min(node_id(node) for node in members), len(members)
+    yield beam.pvalue.TaggedOutput(_SIZE, size)
+    for node in members:
+        yield node[-2], (node[-1], (cluster, size, node_id(label)))
 
 
 COUNTED = ("docs_without_signature", "candidate_edges", "verified_edges", "residual_edges", "edges_label_checked")
@@ -421,47 +416,32 @@ class NearDup(beam.PTransform):
         c = self._config
         signed = stats | "SignedUnits" >> beam.FlatMap(lambda item: [(item[0], item[1]["signed"])] if item[1].get("signed") else [])
         units = signed | "UnitList" >> beam.combiners.ToList() | "Sorted" >> beam.Map(sorted)
-        tasks = units | "BandTasks" >> beam.FlatMap(
-            lambda us, bands: [(b, lo, hi) for b in range(bands) for lo, hi in hash_ranges(sum(n for _, n in us))],
-            bands=self._bands,
-        )
+        tasks = units | "BandTasks" >> beam.FlatMap(lambda us, bands: hash_ranges(bands * sum(n for _, n in us)), bands=self._bands)
         cut = beam.pvalue.AsSingleton(self._cut) if self._cut is not None else None
-        buckets = (
+        candidates = (
             tasks
             | "SpreadTasks" >> beam.Reshuffle()
-            | "Collisions" >> beam.ParDo(_BandCollisions(self._layout, self._bands), beam.pvalue.AsSingleton(units), cut)
-            | "DistinctBuckets" >> beam.Distinct()
+            | "CandidatePairs" >> beam.ParDo(_CandidatePairs(self._layout, c, self._bands), beam.pvalue.AsSingleton(units), cut)
+            | "DistinctCandidates" >> beam.Distinct()
         )
-        members = (
-            buckets
-            | "Members" >> beam.FlatMap(lambda bucket: ((unit, (k, bucket)) for unit, k in bucket))
-            | "GroupByUnit" >> beam.GroupByKey()
-            | "LookUp" >> beam.ParDo(_LookUpMembers(self._layout, c.num_perm, c.keep))
-            | "GroupByBucket" >> beam.GroupByKey()
-        )
-        edges = members | "BucketEdges" >> beam.FlatMap(_bucket_edges, c.bucket_cap, c.threshold, c.verify).with_outputs(
-            _CANDIDATE, main="verified"
-        )
-        candidates = edges[_CANDIDATE] | "DistinctCandidates" >> beam.Distinct()
-        verified = edges.verified | "DistinctVerified" >> beam.Distinct()
+        verified = candidates | "Verified" >> beam.FlatMap(_verified_edge)
         components = verified | "Components" >> ConnectedComponents()
         labels = components["labels"]
         checked = verified | "CheckLabels" >> CheckLabels(labels)
 
-        by_label = labels | "ByCluster" >> beam.Map(lambda pair: (pair[1], pair[0]))
-        info = by_label | "ClusterInfo" >> beam.CombinePerKey(_ClusterInfo())
-        decisions = (
-            {"member": by_label, "info": info}
-            | "JoinClusters" >> beam.CoGroupByKey()
-            | "TellMembers" >> beam.FlatMap(_tell_members)
+        clusters = (
+            labels
+            | "ByCluster" >> beam.Map(lambda pair: (pair[1], pair[0]))
+            | "GroupByCluster" >> beam.GroupByKey()
+            | "Decisions" >> beam.FlatMap(_cluster_decisions).with_outputs(_SIZE, main="decisions")
         )
+        decisions = clusters.decisions
 
         unsigned = stats | "Unsigned" >> beam.Map(lambda item: ("docs_without_signature", item[1].get("unsigned", 0)))
         counted = zip(COUNTED[1:], (candidates, verified, components["residual"], checked))
         counts = [pcoll | f"Tally_{name}" >> beam.Map(lambda _, name=name: (name, 1)) for name, pcoll in counted]
         cluster_stats = (
-            info
-            | "ClusterSizes" >> beam.Map(lambda item: item[1][1])
+            clusters[_SIZE]
             | "ClusterStats" >> beam.CombineGlobally(_ClusterStats())
             | "ClusterStatItems" >> beam.FlatMap(dict.items)
         )

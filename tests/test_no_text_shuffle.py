@@ -86,6 +86,6 @@ def test_no_shuffle_carries_document_text(tmp_path, monkeypatch):
     assert manifest["line_dedup"]["units_removed"] == 30 + 5 - 1  # the banner, from every distinct page but one
     # every global step was checked: exact dedup, line dedup, near-dup's buckets and components, the shard plan, the stats
     labels = " ".join(override.matched)
-    for step in ("ExactDedup/GroupByUnit", "ExactDedup/GroupByText", "LineDedup/GroupByUnit", "LineDedup/Keepers", "JoinExact", "NearDup/GroupByUnit", "NearDup/Components", "JoinNearDup", "Shards", "Summary"):
+    for step in ("ExactDedup/GroupByUnit", "ExactDedup/GroupByText", "LineDedup/GroupByUnit", "LineDedup/Keepers", "JoinExact", "NearDup/DistinctCandidates", "NearDup/Components", "NearDup/GroupByCluster", "JoinNearDup", "Shards", "Summary"):
         assert step in labels, step
     assert len(override.matched) >= 20
