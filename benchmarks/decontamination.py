@@ -67,6 +67,10 @@ def clean_documents(corpora: Path) -> list[dict]:
     for path in sorted((corpora / "web" / "cc_jsonl").glob("*.jsonl.gz")):
         with gzip.open(path, "rt", encoding="utf-8") as f:
             docs += [{"id": r["id"], "text": r["text"], "kind": "web"} for r in map(json.loads, f)]
+    with open(corpora / "wiki" / "wikitext2_tokenized_valid.jsonl", encoding="utf-8") as f:
+        for article in map(json.loads, f):
+            chunks = book_chunks(article["text"].replace("\n", "\n\n"))
+            docs += [{"id": f"{article['id']}#{i}", "text": c, "kind": "wiki"} for i, c in enumerate(chunks)]
     return docs
 
 
