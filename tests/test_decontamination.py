@@ -335,3 +335,17 @@ def test_a_set_can_use_its_own_ngram(tmp_path):
     eight_of_long = " ".join(ITEM.split()[4:12])
     assert verdict(s, f"{FILLER} {eight_of_short}.") == ("decontamination:short", '{"short":["0"]}')
     assert verdict(s, f"{FILLER} {eight_of_long}.") is None  # the other set keeps 13
+
+
+def test_gate_flags_what_the_stage_rejects_near_matches_included(tmp_path):
+    import pandas as pd
+
+    from quality.report.decontamination_check import CONTAMINATED, contaminated_flags, decontamination_settings
+
+    s = settings(tmp_path, [{"text": ITEM}])
+    item = ITEM.split()
+    texts = pd.Series([FILLER, f"{FILLER} {ITEM}", f"{FILLER} {' '.join(item[:10] + ['eventually'] + item[11:])}",
+                       f"{FILLER} {' '.join(item[:12])} and so on"])
+    flags = contaminated_flags(texts, decontamination_settings({"decontamination": s.model_dump()}))
+    assert flags[CONTAMINATED].tolist() == [0, 1, 1, 0]
+    assert flags[CONTAMINATED].tolist() == [int(verdict(s, t) is not None) for t in texts]
