@@ -106,9 +106,11 @@ def words(text: str) -> list[str]:
     return _PUNCT.sub("", text.lower()).split()
 
 
-def _uninformative(word: str) -> bool:
-    """Digits or one character: an n-gram of only such words is a page counter or a list of numbers, not an item."""
-    return len(word) == 1 or word.isdigit()
+def _informative(tokens: list[str]) -> np.ndarray:
+    """Not digits nor one character: an n-gram of only such words is a page counter or a list of numbers, not an item."""
+    count = len(tokens)
+    longer = np.fromiter(map(len, tokens), dtype=np.int64, count=count) > 1
+    return longer & ~np.fromiter(map(str.isdigit, tokens), dtype=bool, count=count)
 
 
 def _hash_words(tokens: list[str]) -> np.ndarray:
@@ -177,10 +179,9 @@ def _bitmap_bits(entries: int) -> int:
 
 
 def make_bitmap(hashes: np.ndarray, bits: int) -> np.ndarray:
-    slots = hashes >> np.uint64(64 - bits)
     bitmap = np.zeros(1 << (bits - 3), dtype=np.uint8)
-    # np.bitwise_or.at is slow on millions of entries; one slot's bits are gathered with a sort instead.
-    slots = np.unique(slots).astype(np.int64)
+    # np.bitwise_or.at is slow on millions of entries: sorted, each byte's bits are OR-ed in one reduceat.
+    slots = np.sort(hashes >> np.uint64(64 - bits)).astype(np.int64)
     byte, bit = slots >> 3, (1 << (slots & 7)).astype(np.uint8)
     if len(slots):
         starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
@@ -417,8 +418,7 @@ def _batch_entries(batch: _Batch, n: int, near_min: int | None) -> dict[str, np.
     """The batch's informative n-grams (hash, item) and its near-match segments (words, item, seeds)."""
     hashes = _hash_words(batch.tokens)
     informative = np.zeros(len(hashes) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter((not _uninformative(t) for t in batch.tokens), dtype=np.int64, count=len(hashes)),
-              out=informative[1:])
+    np.cumsum(_informative(batch.tokens), out=informative[1:])
     seg_start, seg_len, seg_item = (np.asarray(v, dtype=np.int64) for v in (batch.starts, batch.sizes, batch.items))
 
     def windows(starts, lengths, size):
