@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,10 +32,10 @@ from common import machine, require_corpora  # noqa: E402
 from quality.decontamination import DecontaminationSettings, build_index, load_index  # noqa: E402
 
 
-def memory() -> dict:
-    """RssAnon and RssFile of this process, MB."""
+def memory(keys=("RssAnon", "RssFile")) -> dict:
+    """Fields of /proc/self/status, MB (VmHWM: peak RSS; unlike ru_maxrss it does not carry the parent's over exec)."""
     fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-    return {k: int(fields[k].split()[0]) / 1024 for k in ("RssAnon", "RssFile")}
+    return {k: int(fields[k].split()[0]) / 1024 for k in keys}
 
 
 def synthetic_set(corpora: Path, count: int, path: Path, seed: int = 0) -> None:
@@ -58,7 +57,7 @@ def build(settings_json: str, folder: str) -> dict:
     index = build_index(settings)
     build_s = time.perf_counter() - start
     index.save(folder)
-    return {"build_s": build_s, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    return {"build_s": build_s, "peak_rss_mb": memory(("VmHWM",))["VmHWM"],
             "items": sum(s["items_indexed"] for s in index.set_stats.values()), "entries": len(index.hashes),
             "seeds": len(index.seed_hashes), "near_segments": len(index.segment_items), "bytes": index.nbytes,
             "on_disk": sum(p.stat().st_size for p in Path(folder).iterdir())}

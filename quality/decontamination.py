@@ -308,20 +308,13 @@ class DecontaminationIndex:
         """Bytes of every array, the prefilter bitmap included."""
         return sum(getattr(self, name).nbytes for name in self._ARRAYS)
 
-    def _exact(self, grams: np.ndarray, item: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(hash, item) of every index entry among `grams` (of `item` only, if given)."""
+    def _exact(self, grams: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(hash, item) of every index entry among `grams`."""
         grams = np.unique(grams)
         left = np.searchsorted(self.hashes, grams, side="left")
-        hit = left < len(self.hashes)
-        hit[hit] = self.hashes[left[hit]] == grams[hit]
-        if not hit.any():
-            return _U64, _U32
-        right = np.searchsorted(self.hashes, grams[hit], side="right")
-        entries = np.concatenate([np.arange(lo, hi) for lo, hi in zip(left[hit], right)])
-        hashes, items = self.hashes[entries], self.items[entries]
-        if item is not None:
-            hashes, items = hashes[items == item], items[items == item]
-        return hashes, items
+        count = np.searchsorted(self.hashes, grams, side="right") - left
+        entries = np.repeat(left, count) + _ranges(count)
+        return self.hashes[entries], self.items[entries]
 
     def _near_segments(self, text_hashes: np.ndarray, grams: np.ndarray, at: np.ndarray) -> list[int]:
         """Near-match segments one word edit away from some window of the text, in segment order.
@@ -364,16 +357,18 @@ class DecontaminationIndex:
             at = passed - block_starts[np.searchsorted(block_starts, passed, side="right") - 1]
             near = self._near_segments(text_hashes, grams, at)
         if near:
-            # A near-matched segment counts as all of its indexed n-grams.
-            more_h, more_i = [hashes], [items]
+            # A near-matched segment counts as all of its indexed n-grams: its windows' entries of its own item.
+            wanted = set()
             for segment in near:
                 item = int(self.segment_items[segment])
                 seg_words = self.segment_words[self.segment_offsets[segment] : self.segment_offsets[segment + 1]]
                 n = min(self.set_ngrams[self.item_set[item]], len(seg_words))
-                h, i = self._exact(gram_hashes(np.asarray(seg_words), n), item)
-                more_h.append(h)
-                more_i.append(i)
-            pairs = np.unique(np.stack([np.concatenate(more_i).astype(np.uint64), np.concatenate(more_h)]), axis=1)
+                wanted.update((h, item) for h in gram_hashes(np.asarray(seg_words), n).tolist())
+            more_h, more_i = self._exact(np.fromiter((h for h, _ in wanted), dtype=np.uint64, count=len(wanted)))
+            mine = np.fromiter(((h, i) in wanted for h, i in zip(more_h.tolist(), more_i.tolist())), dtype=bool,
+                               count=len(more_h))
+            pairs = np.unique(np.stack([np.concatenate([items, more_i[mine]]).astype(np.uint64),
+                                        np.concatenate([hashes, more_h[mine]])]), axis=1)
             hashes, items = pairs[1], pairs[0].astype(np.uint32)
         if not len(items):
             return {}
