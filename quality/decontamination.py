@@ -268,7 +268,7 @@ def read_items(eval_set: EvalSet) -> Iterator[tuple[str, list[str]]]:
 
 # --- the index ---------------------------------------------------------------
 
-_U64, _U32, _U16, _I64 = (np.empty(0, dtype=t) for t in (np.uint64, np.uint32, np.uint16, np.int64))
+_U64, _U32, _I64 = (np.empty(0, dtype=t) for t in (np.uint64, np.uint32, np.int64))
 
 
 @dataclass
@@ -347,6 +347,7 @@ class DecontaminationIndex:
         windows = windows_of_lengths(text_hashes, self.lengths + self.seed_lengths)
         if not windows or not (len(self.hashes) or len(self.seed_hashes)):
             return {}
+        # One prefilter and one search over every window length (a match across lengths is a 64-bit collision).
         grams = np.concatenate(list(windows.values()))
         passed = np.flatnonzero(_prefilter(self.bitmap, grams))
         grams = grams[passed]
