@@ -1,12 +1,13 @@
 """Decontamination recall, false positives and cost, on real eval sets planted into real text.
 
-    .venv/bin/python benchmarks/decontamination.py [--planted 1000] [--datatrove 600]
+    .venv/bin/python benchmarks/decontamination.py [--planted 4000] [--datatrove 600]
 
 Eval sets (real, from ../shared/corpora): HumanEval prompts (164), WikiText-2 raw
 test paragraphs (one item per paragraph line), and UD English-EWT dev/test
 sentences. Clean documents: every Gutenberg book cut into ~3,000-character chunks,
 the whole-page text (resiliparse, menus and all) of every HTML page under web/html,
-and the Common Crawl WET documents. None of those sources holds the eval sets.
+the Common Crawl WET documents, and the WikiText-2 validation articles (the eval set's own
+domain) cut into chunks. None of those sources holds the eval sets.
 
 Planted documents: a clean document with one eval item inserted as its own
 paragraph at a random paragraph break, in one of four variants: verbatim,
@@ -32,6 +33,7 @@ import json
 import os
 import random
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +43,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]
 
-from common import book_chunks, machine, require_corpora  # noqa: E402
+from common import book_chunks, machine, require_corpora, run_measured  # noqa: E402
 from quality.decontamination import (  # noqa: E402
     DecontaminationSettings,
     build_index,
@@ -67,6 +69,10 @@ def clean_documents(corpora: Path) -> list[dict]:
     for path in sorted((corpora / "web" / "cc_jsonl").glob("*.jsonl.gz")):
         with gzip.open(path, "rt", encoding="utf-8") as f:
             docs += [{"id": r["id"], "text": r["text"], "kind": "web"} for r in map(json.loads, f)]
+    with open(corpora / "wiki" / "wikitext2_tokenized_valid.jsonl", encoding="utf-8") as f:
+        for article in map(json.loads, f):
+            chunks = book_chunks(article["text"].replace("\n", "\n\n"))
+            docs += [{"id": f"{article['id']}#{i}", "text": c, "kind": "wiki"} for i, c in enumerate(chunks)]
     return docs
 
 
@@ -111,11 +117,16 @@ def variant(text: str, kind: str, host_words: list[str], rng: random.Random) -> 
         spaced = re.sub(r" +", lambda _: rng.choice(["  ", "\n", " \t ", "   ", " "]), text)
         return re.sub(r"(\w)([,.;:!?])(?=\s|$)", r"\1 \2", spaced)
     if kind == "words_changed":
-        tokens = text.split(" ")
+        tokens = text.split(" ")  # code's indentation gives empty tokens: replacing one inserts a word
         for i in rng.sample(range(len(tokens)), max(1, len(tokens) // 20)):
             tokens[i] = rng.choice(host_words)
         return " ".join(tokens)
     return text
+
+
+def changes(text: str, kind: str) -> int:
+    """How many tokens `variant` replaces (0 for the variants that change no word)."""
+    return max(1, len(text.split(" ")) // 20) if kind == "words_changed" else 0
 
 
 def plant(host: str, item: str, rng: random.Random) -> str:
@@ -133,7 +144,8 @@ def planted_documents(clean: list[dict], items, n: int, seed: int) -> list[dict]
         kind = VARIANTS[k % len(VARIANTS)]
         host_words = host["text"].split() or ["word"]
         docs.append({"id": f"planted-{k}", "text": plant(host["text"], variant(text, kind, host_words, rng), rng),
-                     "set": name, "item": item_id, "variant": kind, "item_words": len(words(text)), "kind": host["kind"]})
+                     "set": name, "item": item_id, "variant": kind, "item_words": len(words(text)), "kind": host["kind"],
+                     "changes": changes(text, kind)})
     return docs
 
 
@@ -247,33 +259,42 @@ def lm_eval_comparison(sets, planted, clean, n: int, ours_judge) -> dict | None:
             "differ": differ, "their_s": their_s}
 
 
-def big_index_figures(corpora: Path, folder: Path, web_docs: list[dict]) -> dict:
-    """A 100,000-item eval set (consecutive pieces of the books, up to 20 words each): index size, build time, judge speed on web text."""
-    with gzip.open(corpora / "books" / "books.jsonl.gz", "rt", encoding="utf-8") as f:
-        stream = [w for book in map(json.loads, f) for w in book["text"].split()]
-    size = min(20, len(stream) // 100_000)
-    rows = [{"text": " ".join(stream[i : i + size])} for i in range(0, 100_000 * size, size)]
-    path = folder / "big.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    settings = DecontaminationSettings(sets=[{"name": "big", "path": str(path)}])
-    start = time.perf_counter()
-    index = build_index(settings)
-    build_s = time.perf_counter() - start
-    index.save(folder / "big_index")
-    on_disk = sum(p.stat().st_size for p in (folder / "big_index").iterdir())
-    judge = make_decontamination_judge(settings, index_path=str(folder / "big_index"))
-    cpu = timed(judge, web_docs, 2)
-    mb = sum(len(d["text"].encode()) for d in web_docs) / 1e6
-    return {"items": index.set_stats["big"]["items_indexed"], "item_words": size, "entries": len(index.hashes), "bytes": index.nbytes,
-            "on_disk": on_disk, "build_s": build_s, "docs_per_s": len(web_docs) / cpu, "mb_per_s": mb / cpu}
+def curate_cost(clean: list[dict], sets: list[dict], folder: Path, repeat: int) -> dict:
+    """`gristmill curate` (default config, DirectRunner in one process, so the CPU time is all of it) on the
+    clean documents, without and with the three sets, alternately `repeat` times; wall and CPU seconds."""
+    import yaml
+
+    (folder / "curate_in").mkdir()
+    (folder / "curate_in" / "docs.jsonl").write_text("".join(json.dumps({"id": d["id"], "text": d["text"]}) + "\n"
+                                                            for d in clean), encoding="utf-8")
+    runs = defaultdict(list)
+    for k in range(repeat):
+        for with_sets in (False, True):
+            out = folder / f"curate_out_{k}_{with_sets}"
+            config = {"inputs": [str(folder / "curate_in")], "output": {"dir": str(out)},
+                      "runner": {"direct_num_workers": 1, "direct_running_mode": "in_memory"}}
+            if with_sets:
+                config["decontamination"] = {"sets": sets}
+            cfg = folder / "curate.yaml"
+            cfg.write_text(yaml.safe_dump(config), encoding="utf-8")
+            before = os.times()
+            result = run_measured([sys.executable, "-m", "gristmill.cli", "curate", "--config", str(cfg)], cwd=REPO,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            after = os.times()
+            cpu = after.children_user + after.children_system - before.children_user - before.children_system
+            manifest = json.loads((out / "manifest.json").read_text())
+            runs[with_sets].append({"wall_s": result["wall_s"], "cpu_s": cpu, "kept": manifest["counts"]["kept"]})
+    return runs
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--planted", type=int, default=1000)
+    parser.add_argument("--planted", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--datatrove", type=int, default=600, help="documents of each kind for datatrove (0 = skip)")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--curate", type=int, default=2, help="curate runs without and with decontamination (0 = skip)")
+    parser.add_argument("--curate-only", action="store_true", help="only the curate runs")
     args = parser.parse_args()
     corpora = require_corpora()
     print(f"machine: {machine()}; load average at start: {os.getloadavg()[0]:.2f}")
@@ -285,8 +306,16 @@ def main():
         mb = sum(len(d["text"].encode()) for d in clean) / 1e6
         print(f"clean documents: {len(clean)} ({sum(d['kind'] == 'book' for d in clean)} book chunks, "
               f"{sum(d['kind'] == 'web' for d in clean)} web pages), {mb:.1f} MB")
-        for n in (13, 8):
-            settings = DecontaminationSettings(sets=sets, ngram=n)
+        from pipelines.config import QualityConfig
+        from quality.rule_chain import FAMILIES, apply_rules
+
+        q = QualityConfig()
+        enabled = {f.name: getattr(q, f.name) for f in FAMILIES if getattr(q, f.name).enabled}
+        rules_cpu = timed(lambda d: apply_rules(d["text"], enabled, "en"), clean, args.repeat)
+        configs = {} if args.curate_only else {"13-grams and near matches (default)": {}, "13-grams only (near_match_min_words: null)":
+                   {"near_match_min_words": None}, "8-grams only": {"ngram": 8, "near_match_min_words": None}}
+        for label, overrides in configs.items():
+            settings = DecontaminationSettings(sets=sets, **overrides)
             start = time.perf_counter()
             index = build_index(settings)
             build_s = time.perf_counter() - start
@@ -295,7 +324,8 @@ def main():
             planted = planted_documents(clean, items, args.planted, args.seed)
             by_variant, by_length, misses, fps = evaluate(judge, planted, clean)
             found = sum(v[0] for v in by_variant.values())
-            print(f"\n## ngram = {n}: index {len(index.hashes):,} entries, {index.nbytes / 1e6:.2f} MB, built in {build_s:.1f} s")
+            print(f"\n## {label}: index {len(index.hashes):,} n-gram entries, {len(index.seed_hashes):,} seeds, "
+                  f"{index.nbytes / 1e6:.2f} MB, built in {build_s:.1f} s")
             for name, st in index.set_stats.items():
                 print(f"  set {name}: {st}")
             print(f"  recall: {found}/{len(planted)} = {found / len(planted):.4f}")
@@ -307,22 +337,18 @@ def main():
             print(f"  false positives: {len(fps)}/{len(clean)} = {len(fps) / len(clean):.4%}")
             for doc, rejection in fps[:10]:
                 print(f"    FP {doc['id']}: {rejection[0]} {rejection[1][:120]}")
-            for doc in misses[:6]:
-                print(f"    miss {doc['variant']} {doc['set']}/{doc['item']} ({doc['item_words']} words)")
-            if n == 13:
+            for doc in misses[:8]:
+                print(f"    miss {doc['variant']} {doc['set']}/{doc['item']} ({doc['item_words']} words, "
+                      f"{doc['changes']} words changed)")
+            if not overrides:
                 judge13, planted13 = judge, planted
+            if "ngram" not in overrides:
                 cpu = timed(judge, clean, args.repeat)
-                from quality.rule_chain import FAMILIES, apply_rules
-                from pipelines.config import QualityConfig
-
-                q = QualityConfig()
-                enabled = {f.name: getattr(q, f.name) for f in FAMILIES if getattr(q, f.name).enabled}
-                rules_cpu = timed(lambda d: apply_rules(d["text"], enabled, "en"), clean, args.repeat)
                 print(f"\n  judge throughput (CPU s, best of {args.repeat}): {len(clean) / cpu:,.0f} docs/s, "
-                      f"{mb / cpu:.1f} MB/s per core")
-                print(f"  quality rules, same documents, same run: {len(clean) / rules_cpu:,.0f} docs/s, "
-                      f"{mb / rules_cpu:.1f} MB/s per core; decontamination / rules time = {cpu / rules_cpu:.3f}")
-        if args.datatrove:
+                      f"{mb / cpu:.1f} MB/s per core; / quality rules time = {cpu / rules_cpu:.3f}")
+        print(f"\n## quality rule families on the same documents, same run: {len(clean) / rules_cpu:,.0f} docs/s, "
+              f"{mb / rules_cpu:.1f} MB/s per core")
+        if args.datatrove and not args.curate_only:
             result = datatrove_comparison(sets, planted13, clean, args.datatrove, judge13)
             print(f"\n## datatrove NGramsDecontFilter (13-grams) vs gristmill on {result['docs']} documents")
             print(f"  planted found: gristmill {result['planted_found_ours']}/{result['planted']}, "
@@ -345,11 +371,16 @@ def main():
                 for (who, kind, long_item), count in sorted(result["differ"].items(), key=str):
                     print(f"    {who}: {kind}, item {'>=' if long_item else '<'} 13 words: {count}")
                 print(f"  CPU s: lm-eval {result['their_s']:.1f}")
-        web = [d for d in clean if d["kind"] == "web"]
-        big = big_index_figures(corpora, tmp, web)
-        print(f"\n## 100k-item index: {big['items']:,} items of {big['item_words']} words, {big['entries']:,} entries, {big['bytes'] / 1e6:.1f} MB in memory, "
-              f"{big['on_disk'] / 1e6:.1f} MB on disk, built in {big['build_s']:.1f} s; judge on {len(web)} web pages: "
-              f"{big['docs_per_s']:,.0f} docs/s, {big['mb_per_s']:.1f} MB/s per core")
+        if args.curate:
+            runs = curate_cost(clean, sets, tmp, args.curate)
+            print(f"\n## gristmill curate, default config, one process, {len(clean)} clean documents ({mb:.1f} MB)")
+            for with_sets in (False, True):
+                print(f"  {'with' if with_sets else 'without'} decontamination: " + ", ".join(
+                    f"{r['wall_s']:.1f} s wall / {r['cpu_s']:.1f} s CPU (kept {r['kept']})" for r in runs[with_sets]))
+            cpu = {w: min(r["cpu_s"] for r in runs[w]) for w in (False, True)}
+            judge_cpu = timed(make_decontamination_judge(DecontaminationSettings(sets=sets)), clean, args.repeat)
+            print(f"  decontamination share of the run's CPU time (best runs): {(cpu[True] - cpu[False]) / cpu[True]:.3f}; "
+                  f"judge CPU on the same documents / run CPU: {judge_cpu / cpu[True]:.3f}")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 

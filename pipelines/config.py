@@ -61,14 +61,6 @@ class ExactDedupConfig(Section):
     enabled: bool = True
 
 
-class DecontaminationConfig(DecontaminationSettings):
-    """Eval-set n-gram decontamination; see `quality.decontamination`. Off while `sets` is empty."""
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.sets)
-
-
 QualityConfig = create_model(
     "QualityConfig",
     __base__=Section,
@@ -130,7 +122,7 @@ class CurateConfig(Section):
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
     line_dedup: LineDedupSettings = Field(default_factory=LineDedupSettings)
     url_filter: UrlFilterSettings = Field(default_factory=UrlFilterSettings)
-    decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
+    decontamination: DecontaminationSettings = Field(default_factory=DecontaminationSettings)
     language: LanguageThresholds = Field(default_factory=LanguageThresholds)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     classifier: ClassifierThresholds = Field(default_factory=ClassifierThresholds)

@@ -14,12 +14,24 @@ segment that long is counted as `items_too_short`, never dropped silently.
 N-grams made only of numbers and one-character words are not indexed: HumanEval's
 "1, 2, 3, ..., 11" would otherwise match every page with pagination links.
 
+Near matches: one changed word splits a segment of L words into runs of at
+most ceil((L-1)/2) intact words, so a segment shorter than 2 * ngram words can
+lose every n-gram to a single edit. Such a segment (of at least
+`near_match_min_words` words) also matches a document window that is one word
+edit away from it (a word substituted, inserted or deleted). Its *seeds*, the
+windows of floor(L/2) words, are indexed with their position in the segment:
+one edit leaves at least one seed intact, a document n-gram equal to a seed
+places the segment in the document, and the segment's own word hashes, kept in
+the index, confirm the match. A confirmed segment counts as all of its n-grams.
+
 The index is compact: each n-gram hashed to 64 bits (xxh3 of each word,
 combined by a polynomial over the word hashes), a sorted `uint64` array with a
 parallel `uint32` array of item numbers, 12 bytes per distinct (n-gram, item),
-plus a bitmap over the hashes' top bits (2-4 bytes per entry, built on first use)
-that turns away at least 15 of 16 absent n-grams before the binary search.
-It can be saved to a folder of `.npy` files that workers memory-map.
+the seeds likewise (14 bytes each), the short segments' words (8 bytes a word),
+and a bitmap over the top bits of the hashes and seeds (2-4 bytes per entry)
+that turns away at least 15 of 16 absent n-grams before the binary search. Every part,
+item ids included, is an array saved as a `.npy` file that workers memory-map,
+so a worker's own memory does not grow with the eval sets.
 
 A document is rejected when some item has at least `min_matches` of its
 distinct n-grams in the document (or all of them, if it has fewer). The
@@ -33,7 +45,8 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterator
 
@@ -46,6 +59,8 @@ from gristmill.errors import GristmillError
 REASON_PREFIX = "decontamination:"
 _PUNCT = re.compile(r"[^\w\s]|_")
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # odd, so the polynomial hash mixes every word
+_MULT_INV = np.uint64(pow(0x9E3779B97F4A7C15, -1, 2**64))  # odd numbers are invertible modulo 2**64
+_BATCH_WORDS = 4_000_000  # eval-set words hashed per vectorised batch while building
 
 
 class EvalSetError(GristmillError):
@@ -63,7 +78,7 @@ class EvalSet(BaseModel):
 
 
 class DecontaminationSettings(BaseModel):
-    """What the decontamination judge needs; `pipelines.config.DecontaminationConfig` extends it."""
+    """The `decontamination:` section: eval-set n-gram decontamination. Off while `sets` is empty."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -73,6 +88,13 @@ class DecontaminationSettings(BaseModel):
     min_item_words: int = Field(
         default=8, ge=1, description="a text segment shorter than this many words is not indexed (GPT-3 used 8)"
     )
+    near_match_min_words: int | None = Field(
+        default=8, ge=6, description="segments of this many words up to 2 * ngram - 1 also match one word edit away; null = off"
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.sets)
 
     @model_validator(mode="after")
     def _unique_names(self):
@@ -88,14 +110,19 @@ def words(text: str) -> list[str]:
     return _PUNCT.sub("", text.lower()).split()
 
 
-def _uninformative(word: str) -> bool:
-    """Digits or one character: an n-gram of only such words is a page counter or a list of numbers, not an item."""
-    return len(word) == 1 or word.isdigit()
+def _informative(tokens: list[str]) -> np.ndarray:
+    """Not digits nor one character: an n-gram of only such words is a page counter or a list of numbers, not an item."""
+    count = len(tokens)
+    longer = np.fromiter(map(len, tokens), dtype=np.int64, count=count) > 1
+    return longer & ~np.fromiter(map(str.isdigit, tokens), dtype=bool, count=count)
+
+
+def _hash_words(tokens: list[str]) -> np.ndarray:
+    return np.fromiter(map(xxhash.xxh3_64_intdigest, map(str.encode, tokens)), dtype=np.uint64, count=len(tokens))
 
 
 def word_hashes(text: str) -> np.ndarray:
-    tokens = words(text)
-    return np.fromiter(map(xxhash.xxh3_64_intdigest, map(str.encode, tokens)), dtype=np.uint64, count=len(tokens))
+    return _hash_words(words(text))
 
 
 def gram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
@@ -110,18 +137,44 @@ def gram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
     return acc
 
 
-def grams_of_lengths(hashes: np.ndarray, lengths: list[int]) -> np.ndarray:
-    """`gram_hashes` for each length, concatenated; shorter grams extend into longer ones (one pass)."""
-    out = []
+def windows_of_lengths(hashes: np.ndarray, lengths) -> dict[int, np.ndarray]:
+    """{n: `gram_hashes(hashes, n)`} for each length present; shorter windows extend into longer ones (one pass)."""
+    wanted = set(lengths)
+    out = {}
     acc = hashes.copy()
-    for k in range(1, max(lengths) + 1):
+    for k in range(1, max(wanted, default=0) + 1):
         if k > 1:
             acc = acc[:-1] * _MULT + hashes[k - 1 :]
         if not len(acc):
             break
-        if k in lengths:
-            out.append(acc)
-    return np.concatenate(out) if out else np.empty(0, dtype=np.uint64)
+        if k in wanted:
+            out[k] = acc
+    return out
+
+
+def grams_of_lengths(hashes: np.ndarray, lengths: list[int]) -> np.ndarray:
+    """`gram_hashes` for each length, concatenated."""
+    found = list(windows_of_lengths(hashes, lengths).values())
+    return np.concatenate(found) if found else np.empty(0, dtype=np.uint64)
+
+
+def window_hashes(hashes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """`gram_hashes` of the windows [start, end) of `hashes`, any lengths at once, by prefix sums.
+
+    The polynomial hash of a window is sum(h[i] * M**(end-1-i)); with C the prefix sums
+    of h[i] * M**-i (M is odd, so invertible modulo 2**64) it is (C[end] - C[start]) * M**(end-1).
+    """
+    count = len(hashes)
+    if not count or not len(starts):
+        return np.empty(0, dtype=np.uint64)
+    pows = np.empty(count, dtype=np.uint64)
+    inv = np.empty(count, dtype=np.uint64)
+    pows[0] = inv[0] = 1
+    pows[1:] = np.cumprod(np.full(count - 1, _MULT, dtype=np.uint64))
+    inv[1:] = np.cumprod(np.full(count - 1, _MULT_INV, dtype=np.uint64))
+    prefix = np.zeros(count + 1, dtype=np.uint64)
+    np.cumsum(hashes * inv, out=prefix[1:])
+    return (prefix[ends] - prefix[starts]) * pows[ends - 1]
 
 
 def _bitmap_bits(entries: int) -> int:
@@ -130,10 +183,40 @@ def _bitmap_bits(entries: int) -> int:
 
 
 def make_bitmap(hashes: np.ndarray, bits: int) -> np.ndarray:
-    slots = (hashes >> np.uint64(64 - bits)).astype(np.int64)
     bitmap = np.zeros(1 << (bits - 3), dtype=np.uint8)
-    np.bitwise_or.at(bitmap, slots >> 3, (1 << (slots & 7)).astype(np.uint8))
+    # np.bitwise_or.at is slow on millions of entries: sorted, each byte's bits are OR-ed in one reduceat.
+    slots = np.sort(hashes >> np.uint64(64 - bits)).astype(np.int64)
+    byte, bit = slots >> 3, (1 << (slots & 7)).astype(np.uint8)
+    if len(slots):
+        starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
+        bitmap[byte[starts]] = np.bitwise_or.reduceat(bit, starts)
     return bitmap
+
+
+def _prefilter(bitmap: np.ndarray, grams: np.ndarray) -> np.ndarray:
+    """Mask of the grams whose top bits are set in `bitmap` (every indexed one, 1 in 16 of the others)."""
+    bits = int(np.log2(len(bitmap))) + 3
+    slots = (grams >> np.uint64(64 - bits)).astype(np.int64)
+    return (bitmap[slots >> 3] >> (slots & 7).astype(np.uint8)) & 1 == 1
+
+
+def _ranges(counts: np.ndarray) -> np.ndarray:
+    """0..c-1 for each count, concatenated."""
+    total = int(counts.sum())
+    return np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _one_edit_apart(window: list[int], segment: list[int]) -> bool:
+    """At most one word substituted, inserted or deleted turns `window` into `segment`."""
+    lw, ls = len(window), len(segment)
+    if lw == ls:
+        return sum(a != b for a, b in zip(window, segment)) <= 1
+    if abs(lw - ls) != 1:
+        return False
+    short = min(lw, ls)
+    prefix = next((i for i in range(short) if window[i] != segment[i]), short)
+    suffix = next((i for i in range(short) if window[lw - 1 - i] != segment[ls - 1 - i]), short)
+    return prefix + suffix >= short
 
 
 # --- reading eval sets -------------------------------------------------------
@@ -189,56 +272,116 @@ def read_items(eval_set: EvalSet) -> Iterator[tuple[str, list[str]]]:
 
 # --- the index ---------------------------------------------------------------
 
+_U64, _U32, _I64 = (np.empty(0, dtype=t) for t in (np.uint64, np.uint32, np.int64))
+
 
 @dataclass
 class DecontaminationIndex:
-    """Hashed n-grams of every indexed item; see the module docstring."""
+    """Hashed n-grams of every indexed item, and the seeds and words of short segments; see the module docstring."""
 
     ngram: int
     min_matches: int
+    near_match_min_words: int | None
     set_names: list[str]
+    set_ngrams: list[int]  # each set's n-gram length
+    lengths: list[int]  # n-gram lengths in the index: each set's ngram, and shorter whole segments
+    seed_lengths: list[int]  # seed lengths of the near-match segments
+    set_stats: dict[str, dict[str, int]]
     hashes: np.ndarray  # uint64, sorted
     items: np.ndarray  # uint32, the item of each hash (a hash shared by items appears once per item)
-    item_ids: list[str]
+    bitmap: np.ndarray  # uint8, prefilter over the top bits of `hashes` and `seed_hashes`
     item_set: np.ndarray  # uint16, set number of each item
     item_ngrams: np.ndarray  # uint32, distinct n-grams of each item
-    lengths: list[int]  # n-gram lengths in the index: each set's ngram, and shorter whole segments
-    set_stats: dict[str, dict[str, int]] = field(default_factory=dict)
-    bitmap: np.ndarray | None = None  # prefilter over the top bits of the hashes, built on first use
+    id_bytes: np.ndarray  # uint8, the item ids in UTF-8, one after another
+    id_offsets: np.ndarray  # int64, where each item's id starts in `id_bytes` (one more entry: the end)
+    seed_hashes: np.ndarray  # uint64, sorted
+    seed_segments: np.ndarray  # uint32, the near-match segment of each seed
+    seed_positions: np.ndarray  # uint16, the seed's first word in its segment
+    segment_words: np.ndarray  # uint64, word hashes of the near-match segments, one after another
+    segment_offsets: np.ndarray  # int64, where each segment starts in `segment_words` (one more entry: the end)
+    segment_items: np.ndarray  # uint32, the item of each near-match segment
 
-    def _candidates(self, grams: np.ndarray) -> np.ndarray:
-        if self.bitmap is None:
-            self.bitmap = make_bitmap(self.hashes, _bitmap_bits(len(self.hashes)))
-        bits = int(np.log2(len(self.bitmap))) + 3
-        slots = (grams >> np.uint64(64 - bits)).astype(np.int64)
-        return grams[(self.bitmap[slots >> 3] >> (slots & 7).astype(np.uint8)) & 1 == 1]
+    _ARRAYS = ("hashes", "items", "bitmap", "item_set", "item_ngrams", "id_bytes", "id_offsets", "seed_hashes",
+               "seed_segments", "seed_positions", "segment_words", "segment_offsets", "segment_items")
+
+    def item_id(self, item: int) -> str:
+        return bytes(self.id_bytes[self.id_offsets[item] : self.id_offsets[item + 1]]).decode("utf-8")
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the arrays and item ids (the prefilter bitmap adds 2-4 bytes per entry)."""
-        arrays = self.hashes.nbytes + self.items.nbytes + self.item_set.nbytes + self.item_ngrams.nbytes
-        return arrays + sum(len(i) for i in self.item_ids)
+        """Bytes of every array, the prefilter bitmap included."""
+        return sum(getattr(self, name).nbytes for name in self._ARRAYS)
+
+    def _exact(self, grams: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(hash, item) of every index entry among `grams`."""
+        grams = np.unique(grams)
+        left = np.searchsorted(self.hashes, grams, side="left")
+        count = np.searchsorted(self.hashes, grams, side="right") - left
+        entries = np.repeat(left, count) + _ranges(count)
+        return self.hashes[entries], self.items[entries]
+
+    def _near_segments(self, text_hashes: np.ndarray, grams: np.ndarray, at: np.ndarray) -> list[int]:
+        """Near-match segments one word edit away from some window of the text, in segment order.
+
+        `grams` are the text's windows that passed the prefilter, `at` their first words.
+        """
+        left = np.searchsorted(self.seed_hashes, grams, side="left")
+        count = np.searchsorted(self.seed_hashes, grams, side="right") - left
+        if not count.any():
+            return []
+        entries = np.repeat(left, count) + _ranges(count)
+        starts = np.repeat(at, count) - self.seed_positions[entries].astype(np.int64)
+        candidates = np.unique(np.stack([self.seed_segments[entries].astype(np.int64), starts]), axis=1)
+        text = text_hashes.tolist()
+        confirmed = set()
+        for segment, start in candidates.T.tolist():
+            if segment in confirmed:
+                continue
+            words_ = self.segment_words[self.segment_offsets[segment] : self.segment_offsets[segment + 1]].tolist()
+            size = len(words_)
+            # The edit may lie before or after the seed, so an inserted or deleted word may shift the start by one.
+            spans = [(start, size), (start, size - 1), (start + 1, size - 1), (start, size + 1), (start - 1, size + 1)]
+            if any(lo >= 0 and lo + n <= len(text) and _one_edit_apart(text[lo : lo + n], words_) for lo, n in spans):
+                confirmed.add(segment)
+        return sorted(confirmed)
 
     def matched_items(self, text: str) -> dict[str, list[str]]:
         """{set name: ids of its items the text matches}, sets in config order, items in file order."""
-        if not len(self.hashes):
+        text_hashes = word_hashes(text)
+        windows = windows_of_lengths(text_hashes, self.lengths + self.seed_lengths)
+        if not windows or not (len(self.hashes) or len(self.seed_hashes)):
             return {}
-        grams = self._candidates(grams_of_lengths(word_hashes(text), self.lengths))
-        if not len(grams):
+        # One prefilter and one search over every window length (a match across lengths is a 64-bit collision).
+        grams = np.concatenate(list(windows.values()))
+        passed = np.flatnonzero(_prefilter(self.bitmap, grams))
+        grams = grams[passed]
+        hashes, items = self._exact(grams) if len(self.hashes) else (_U64, _U32)
+        near = []
+        if len(self.seed_hashes):
+            block_starts = np.cumsum([0] + [len(w) for w in windows.values()])[:-1]
+            at = passed - block_starts[np.searchsorted(block_starts, passed, side="right") - 1]
+            near = self._near_segments(text_hashes, grams, at)
+        if near:
+            # A near-matched segment counts as all of its indexed n-grams: its windows' entries of its own item.
+            wanted = set()
+            for segment in near:
+                item = int(self.segment_items[segment])
+                seg_words = self.segment_words[self.segment_offsets[segment] : self.segment_offsets[segment + 1]]
+                n = min(self.set_ngrams[self.item_set[item]], len(seg_words))
+                wanted.update((h, item) for h in gram_hashes(np.asarray(seg_words), n).tolist())
+            more_h, more_i = self._exact(np.fromiter((h for h, _ in wanted), dtype=np.uint64, count=len(wanted)))
+            mine = np.fromiter(((h, i) in wanted for h, i in zip(more_h.tolist(), more_i.tolist())), dtype=bool,
+                               count=len(more_h))
+            pairs = np.unique(np.stack([np.concatenate([items, more_i[mine]]).astype(np.uint64),
+                                        np.concatenate([hashes, more_h[mine]])]), axis=1)
+            hashes, items = pairs[1], pairs[0].astype(np.uint32)
+        if not len(items):
             return {}
-        grams = np.unique(grams)
-        left = np.searchsorted(self.hashes, grams, side="left")
-        hit = left < len(self.hashes)
-        hit[hit] = self.hashes[left[hit]] == grams[hit]
-        if not hit.any():
-            return {}
-        right = np.searchsorted(self.hashes, grams[hit], side="right")
-        entries = np.concatenate([np.arange(lo, hi) for lo, hi in zip(left[hit], right)])
-        items, counts = np.unique(self.items[entries], return_counts=True)
+        items, counts = np.unique(items, return_counts=True)
         needed = np.minimum(self.item_ngrams[items], self.min_matches)
         found: dict[str, list[str]] = {}
-        for item in sorted(items[counts >= needed], key=lambda i: (self.item_set[i], i)):
-            found.setdefault(self.set_names[self.item_set[item]], []).append(self.item_ids[item])
+        for item in sorted(items[counts >= needed].tolist(), key=lambda i: (self.item_set[i], i)):
+            found.setdefault(self.set_names[self.item_set[item]], []).append(self.item_id(item))
         return found
 
     def is_contaminated(self, text: str) -> bool:
@@ -247,9 +390,9 @@ class DecontaminationIndex:
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        for name in ("hashes", "items", "item_set", "item_ngrams"):
+        for name in self._ARRAYS:
             np.save(folder / f"{name}.npy", getattr(self, name))
-        meta = {k: getattr(self, k) for k in ("ngram", "min_matches", "set_names", "item_ids", "lengths", "set_stats")}
+        meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self._ARRAYS}
         (folder / "index.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
 
 
@@ -257,63 +400,135 @@ def load_index(folder: str | Path) -> DecontaminationIndex:
     """An index written by `save`; the arrays are memory-mapped, so worker processes share their pages."""
     folder = Path(folder)
     meta = json.loads((folder / "index.json").read_text(encoding="utf-8"))
-    arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in ("hashes", "items", "item_set", "item_ngrams")}
+    arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in DecontaminationIndex._ARRAYS}
     return DecontaminationIndex(**meta, **arrays)
+
+
+@dataclass
+class _Batch:
+    """Segments of one set's items, gathered until their words are hashed together."""
+
+    tokens: list[str] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    items: list[int] = field(default_factory=list)  # item number in the set, from 0
+
+
+def _batch_entries(batch: _Batch, n: int, near_min: int | None) -> dict[str, np.ndarray]:
+    """The batch's informative n-grams (hash, item) and its near-match segments (words, item, seeds)."""
+    hashes = _hash_words(batch.tokens)
+    informative = np.zeros(len(hashes) + 1, dtype=np.int64)
+    np.cumsum(_informative(batch.tokens), out=informative[1:])
+    seg_start, seg_len, seg_item = (np.asarray(v, dtype=np.int64) for v in (batch.starts, batch.sizes, batch.items))
+
+    def windows(starts, lengths, size):
+        counts = lengths - size + 1
+        lo = np.repeat(starts, counts) + _ranges(counts)
+        hi = lo + np.repeat(size, counts)
+        keep = informative[hi] > informative[lo]
+        return lo, hi, keep, np.repeat(np.arange(len(starts)), counts)
+
+    size = np.minimum(seg_len, n)
+    lo, hi, keep, seg = windows(seg_start, seg_len, size)
+    out = {"hashes": window_hashes(hashes, lo[keep], hi[keep]), "items": seg_item[seg[keep]]}
+    near = (seg_len < 2 * n) & (seg_len >= (near_min or 2 * n)) & (informative[seg_start + seg_len] > informative[seg_start])
+    s_start, s_len = seg_start[near], seg_len[near]
+    lo, hi, keep, seg = windows(s_start, s_len, s_len // 2)
+    out.update(seed_hashes=window_hashes(hashes, lo[keep], hi[keep]), seed_segments=seg[keep],
+               seed_positions=(lo - s_start[seg])[keep], seed_lengths=np.unique(s_len // 2),
+               segment_words=hashes[np.repeat(s_start, s_len) + _ranges(s_len)], segment_lengths=s_len,
+               segment_items=seg_item[near])
+    return out
+
+
+def _iter_batches(eval_set: EvalSet, settings: DecontaminationSettings, ids: list[str]) -> Iterator[_Batch]:
+    """Batches of the set's segments with at least `min_item_words` words; appends every item's id to `ids`."""
+    batch = _Batch()
+    for item_id, segments in read_items(eval_set):
+        for segment in segments:
+            tokens = words(segment)
+            if len(tokens) >= settings.min_item_words:
+                batch.starts.append(len(batch.tokens))
+                batch.sizes.append(len(tokens))
+                batch.items.append(len(ids))
+                batch.tokens.extend(tokens)
+        ids.append(item_id)
+        if len(batch.tokens) >= _BATCH_WORDS:
+            yield batch
+            batch = _Batch()
+    yield batch
 
 
 def build_index(settings: DecontaminationSettings) -> DecontaminationIndex:
     """Read every eval set and hash its items; raises `EvalSetError` on any unreadable row."""
-    chunks_h: list[np.ndarray] = []
-    chunks_i: list[np.ndarray] = []
-    item_ids: list[str] = []
-    item_set: list[int] = []
-    item_ngrams: list[int] = []
+    parts: dict[str, list[np.ndarray]] = defaultdict(list)
+    id_chunks: list[bytes] = []
     lengths: set[int] = set()
+    seed_lengths: set[int] = set()
     stats: dict[str, dict[str, int]] = {}
+    indexed = segments = 0  # items and near-match segments of the sets before
     for set_no, eval_set in enumerate(settings.sets):
         n = eval_set.ngram or settings.ngram
-        counts = {"items_read": 0, "items_indexed": 0, "items_too_short": 0, "ngrams": 0}
-        for item_id, segments in read_items(eval_set):
-            counts["items_read"] += 1
-            grams = []
-            for segment in segments:
-                tokens = words(segment)
-                if len(tokens) < settings.min_item_words:
-                    continue
-                size = min(n, len(tokens))
-                informative = np.fromiter((not _uninformative(t) for t in tokens), dtype=np.int64, count=len(tokens))
-                window = np.convolve(informative, np.ones(size, dtype=np.int64), mode="valid")
-                kept = gram_hashes(word_hashes(segment), size)[window > 0]
-                if len(kept):
-                    lengths.add(size)
-                    grams.append(kept)
-            if not grams:
-                counts["items_too_short"] += 1
-                continue
-            unique = np.unique(np.concatenate(grams))
-            item = len(item_ids)
-            item_ids.append(item_id)
-            item_set.append(set_no)
-            item_ngrams.append(len(unique))
-            chunks_h.append(unique)
-            chunks_i.append(np.full(len(unique), item, dtype=np.uint32))
-            counts["items_indexed"] += 1
-            counts["ngrams"] += len(unique)
-        stats[eval_set.name] = counts
-    hashes = np.concatenate(chunks_h) if chunks_h else np.empty(0, dtype=np.uint64)
-    items = np.concatenate(chunks_i) if chunks_i else np.empty(0, dtype=np.uint32)
-    order = np.lexsort((items, hashes))
+        ids: list[str] = []
+        found: dict[str, list[np.ndarray]] = defaultdict(list)
+        for batch in _iter_batches(eval_set, settings, ids):
+            entries = _batch_entries(batch, n, settings.near_match_min_words)
+            seed_lengths.update(entries.pop("seed_lengths").tolist())
+            entries["seed_segments"] += segments  # numbered across batches and sets
+            segments += len(entries["segment_lengths"])
+            for key, value in entries.items():
+                found[key].append(value)
+            lengths.update(min(n, s) for s in batch.sizes)
+        joined = {k: np.concatenate(v) for k, v in found.items()}
+        hashes, items = joined["hashes"], joined["items"]
+        order = np.lexsort((hashes, items))  # by item, then hash: repeats of one n-gram in one item are neighbours
+        hashes, items = hashes[order], items[order]
+        first = np.r_[True, (hashes[1:] != hashes[:-1]) | (items[1:] != items[:-1])][: len(order)]
+        hashes, items = hashes[first], items[first]
+        per_item = np.bincount(items, minlength=len(ids))
+        number = np.cumsum(per_item > 0) - 1 + indexed  # the indexed items, numbered across sets
+        kept = np.flatnonzero(per_item > 0)
+        parts["hashes"].append(hashes)
+        parts["items"].append(number[items])
+        parts["item_set"].append(np.full(len(kept), set_no))
+        parts["item_ngrams"].append(per_item[kept])
+        id_chunks.extend(ids[i].encode("utf-8") for i in kept.tolist())
+        for key in ("seed_hashes", "seed_segments", "seed_positions", "segment_words", "segment_lengths"):
+            parts[key].append(joined[key])
+        parts["segment_items"].append(number[joined["segment_items"]])
+        indexed += len(kept)
+        stats[eval_set.name] = {"items_read": len(ids), "items_indexed": len(kept), "items_too_short": len(ids) - len(kept),
+                                "ngrams": len(hashes), "near_match_segments": len(joined["segment_lengths"])}
+    cat = {k: np.concatenate(v) for k, v in parts.items()} if parts else defaultdict(lambda: _I64)
+    order = np.lexsort((cat["items"], cat["hashes"]))
+    seed_order = np.lexsort((cat["seed_positions"], cat["seed_segments"], cat["seed_hashes"]))
+    hashes, seed_hashes = cat["hashes"].astype(np.uint64)[order], cat["seed_hashes"].astype(np.uint64)[seed_order]
+    id_offsets = np.zeros(len(id_chunks) + 1, dtype=np.int64)
+    np.cumsum([len(c) for c in id_chunks], out=id_offsets[1:])
+    seg_offsets = np.zeros(len(cat["segment_lengths"]) + 1, dtype=np.int64)
+    np.cumsum(cat["segment_lengths"], out=seg_offsets[1:])
     return DecontaminationIndex(
         ngram=settings.ngram,
         min_matches=settings.min_matches,
+        near_match_min_words=settings.near_match_min_words,
         set_names=[s.name for s in settings.sets],
-        hashes=hashes[order],
-        items=items[order],
-        item_ids=item_ids,
-        item_set=np.asarray(item_set, dtype=np.uint16),
-        item_ngrams=np.asarray(item_ngrams, dtype=np.uint32),
+        set_ngrams=[s.ngram or settings.ngram for s in settings.sets],
         lengths=sorted(lengths, reverse=True),
+        seed_lengths=sorted(seed_lengths, reverse=True),
         set_stats=stats,
+        hashes=hashes,
+        items=cat["items"].astype(np.uint32)[order],
+        bitmap=make_bitmap(np.concatenate([hashes, seed_hashes]), _bitmap_bits(len(hashes) + len(seed_hashes))),
+        item_set=cat["item_set"].astype(np.uint16),
+        item_ngrams=cat["item_ngrams"].astype(np.uint32),
+        id_bytes=np.frombuffer(b"".join(id_chunks), dtype=np.uint8).copy(),
+        id_offsets=id_offsets,
+        seed_hashes=seed_hashes,
+        seed_segments=cat["seed_segments"].astype(np.uint32)[seed_order],
+        seed_positions=cat["seed_positions"].astype(np.uint16)[seed_order],
+        segment_words=cat["segment_words"].astype(np.uint64),
+        segment_offsets=seg_offsets,
+        segment_items=cat["segment_items"].astype(np.uint32),
     )
 
 
@@ -348,7 +563,7 @@ def rejection_counts(reason: str, detail: str) -> dict | None:
 def decontamination_section(index: DecontaminationIndex, rejected_by_reason: dict[str, dict]) -> dict:
     """The manifest section from the summed `rejection_counts` of every rejected row, per reason.
 
-    Per set: items read, indexed and too short, n-grams, items found in the corpus
+    Per set: items read, indexed and too short, n-grams, near-match segments, items found in the corpus
     (distinct items matched by any rejected document) and documents removed
     (documents whose reason names the set).
     """
@@ -363,6 +578,7 @@ def decontamination_section(index: DecontaminationIndex, rejected_by_reason: dic
     return {
         "ngram": index.ngram,
         "min_matches": index.min_matches,
+        "near_match_min_words": index.near_match_min_words,
         "index_bytes": index.nbytes,
         "sets": {
             name: {**index.set_stats[name], "items_found": len(found[name]), "docs_removed": removed[name]}

@@ -80,18 +80,61 @@ def test_list_valued_fields_contribute_each_element(tmp_path):
     assert verdict(s, f"{FILLER} {across}.") is None
 
 
-def test_item_shorter_than_n_is_matched_whole_and_only_whole(tmp_path):
+def test_item_shorter_than_n_is_matched_whole_or_one_word_edit_away(tmp_path):
     short = "Which planet in the solar system has the most moons"  # 10 words
     s = settings(tmp_path, [{"question": short}], fields=["question"])
     assert verdict(s, f"Quiz night. {short}? Saturn, it turns out.") is not None
-    assert verdict(s, "Quiz night. Which planet in the solar system has the most rings?") is None
+    one_edit = ["Which planet in the solar system has the most rings",  # substituted
+                "Which planet in our solar system has the most moons",
+                "Which planet in the whole solar system has the most moons",  # inserted
+                "Which planet in solar system has the most moons"]  # deleted
+    for text in one_edit:
+        assert verdict(s, f"Quiz night. {text}? Saturn.") == ("decontamination:evalset", '{"evalset":["0"]}'), text
+    two_edits = ["Which moon in the solar system has the most rings",
+                 "Which planet in our solar system has the most rings",
+                 "Which planet in the whole solar system has the largest moons",
+                 "planet in the solar system has the most"]  # both ends cut
+    for text in two_edits:
+        assert verdict(s, f"Quiz night. {text}? Saturn.") is None, text
+    exact_only = s.model_copy(update={"near_match_min_words": None})
+    assert verdict(exact_only, f"Quiz night. {short}?") is not None
+    assert verdict(exact_only, f"Quiz night. {one_edit[0]}?") is None
+
+
+def test_one_edit_near_match_for_items_under_two_n_words(tmp_path):
+    """An item of 13-25 words can lose every 13-gram to one changed word; it is found, two changes are not."""
+    item = ITEM.split()  # 21 words: every 13-gram covers words 8 to 12
+    s = settings(tmp_path, [{"text": ITEM}])
+    changed = " ".join(item[:10] + ["eventually"] + item[11:])
+    assert verdict(s, f"{FILLER} {changed}. {FILLER}") == ("decontamination:evalset", '{"evalset":["0"]}')
+    twice = " ".join(item[:5] + ["soon"] + item[6:15] + ["eventually"] + item[16:])
+    assert verdict(s, f"{FILLER} {twice}. {FILLER}") is None
+    # Only the whole item one edit away counts: the changed item without its last two words is three edits away.
+    assert verdict(s, f"{FILLER} {' '.join(changed.split()[:19])} and then {FILLER}") is None
+    assert verdict(s.model_copy(update={"near_match_min_words": None}), f"{FILLER} {changed}.") is None
+    # An item of 26 words or more keeps an intact 13-gram after one edit: no near-match segment.
+    long_item = ITEM + " and the mayor signed the order"
+    assert build_index(settings(tmp_path, [{"text": long_item}], name="long")).set_stats["long"]["near_match_segments"] == 0
+    assert build_index(s).set_stats["evalset"]["near_match_segments"] == 1
+
+
+def test_a_near_matched_segment_counts_as_all_its_ngrams(tmp_path):
+    item = ITEM.split()  # 21 words, 9 thirteen-grams
+    other = "Seven wooden boats were anchored in the harbour while the storm passed slowly over the island"  # 16: 4
+    changed = " ".join(item[:10] + ["eventually"] + item[11:])
+    s = settings(tmp_path, [{"q": ITEM, "a": other}], fields=["q", "a"], min_matches=9)
+    assert verdict(s, f"{FILLER} {changed}.") is not None  # 9 of the item's 13 n-grams
+    s10 = s.model_copy(update={"min_matches": 10})
+    assert verdict(s10, f"{FILLER} {changed}.") is None
+    assert verdict(s10, f"{FILLER} {changed}. {other.replace('harbour', 'bay')}.") is not None  # 9 + 4
 
 
 def test_segments_below_min_item_words_are_counted_not_indexed(tmp_path):
     s = settings(tmp_path, [{"q": "Paris", "choices": ["London", "Rome"]}, {"q": ITEM, "choices": ["yes", "no"]}],
                  fields=["q", "choices"])
     index = build_index(s)
-    assert index.set_stats["evalset"] == {"items_read": 2, "items_indexed": 1, "items_too_short": 1, "ngrams": 9}
+    assert index.set_stats["evalset"] == {"items_read": 2, "items_indexed": 1, "items_too_short": 1, "ngrams": 9,
+                                         "near_match_segments": 1}
     assert verdict(s, "I flew from Paris to Rome and then to London.") is None
     lowered = s.model_copy(update={"min_item_words": 1})
     assert verdict(lowered, "I flew from Paris to Rome and then to London.")[0] == "decontamination:evalset"
@@ -125,7 +168,8 @@ def test_several_sets_reason_names_the_first_detail_lists_all(tmp_path):
         add_nested(sums, {reason: rejection_counts(reason, detail) or {}})
     section = decontamination_section(build_index(s), sums)
     assert section["sets"]["alpha"] == {"items_read": 2, "items_indexed": 2, "items_too_short": 0,
-                                        "ngrams": 9 + 4, "items_found": 2, "docs_removed": 2}
+                                        "ngrams": 9 + 4, "near_match_segments": 2, "items_found": 2,
+                                        "docs_removed": 2}
     assert section["sets"]["beta"]["items_found"] == 1 and section["sets"]["beta"]["docs_removed"] == 0
 
 
@@ -182,14 +226,47 @@ def test_parquet_set_and_saved_index_give_the_same_verdicts(tmp_path):
     assert judge({"text": texts[1]})[1][0] == "decontamination:mmlu"
 
 
-def test_index_is_deterministic(tmp_path):
+def test_index_is_deterministic_and_the_same_in_small_batches(tmp_path, monkeypatch):
+    import quality.decontamination as decont
+
     rng = random.Random(0)
     vocab = [f"w{i}" for i in range(200)]
-    rows = [{"text": " ".join(rng.choice(vocab) for _ in range(30))} for _ in range(50)]
-    s = settings(tmp_path, rows)
+    rows = [{"text": " ".join(rng.choice(vocab) for _ in range(rng.randrange(8, 40)))} for _ in range(60)]
+    a_path = write_jsonl(tmp_path / "a.jsonl", rows[:30])
+    b_path = write_jsonl(tmp_path / "b.jsonl", rows[30:])
+    s = DecontaminationSettings(sets=[{"name": "a", "path": a_path}, {"name": "b", "path": b_path, "ngram": 10}])
     a, b = build_index(s), build_index(s)
-    assert np.array_equal(a.hashes, b.hashes) and np.array_equal(a.items, b.items)
-    assert np.all(a.hashes[:-1] <= a.hashes[1:])
+    monkeypatch.setattr(decont, "_BATCH_WORDS", 50)  # a batch every two or three items
+    batched = build_index(s)
+    assert len(a.seed_hashes) and len(a.segment_items)
+    for name in a._ARRAYS:
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+        assert np.array_equal(getattr(a, name), getattr(batched, name)), name
+    assert np.all(a.hashes[:-1] <= a.hashes[1:]) and np.all(a.seed_hashes[:-1] <= a.seed_hashes[1:])
+    a.save(tmp_path / "index")
+    loaded = load_index(tmp_path / "index")
+    # Each set's items one word edit away (a word changed near the middle), found with the right set and id.
+    texts = []
+    for row in rows[25:35]:
+        tokens = row["text"].split()
+        tokens[len(tokens) // 2] = "changed"
+        texts.append(f"{FILLER} {' '.join(tokens)}. {FILLER}")
+    found = [loaded.matched_items(t) for t in texts]
+    assert found == [a.matched_items(t) for t in texts] == [batched.matched_items(t) for t in texts]
+    for k, matched in zip(range(25, 35), found):
+        name, item = ("a", str(k)) if k < 30 else ("b", str(k - 30))
+        assert item in matched.get(name, []), (k, matched)
+
+
+def test_window_hashes_by_prefix_sums_equal_gram_hashes():
+    from quality.decontamination import gram_hashes, window_hashes
+
+    rng = np.random.default_rng(1)
+    hashes = rng.integers(0, 2**64 - 1, size=60, dtype=np.uint64)
+    starts = np.array([0, 3, 10, 47, 59, 0])
+    ends = np.array([13, 11, 22, 60, 60, 60])
+    expected = [gram_hashes(hashes[lo:hi], hi - lo)[0] for lo, hi in zip(starts, ends)]
+    assert window_hashes(hashes, starts, ends).tolist() == [int(e) for e in expected]
 
 
 def test_config_section(tmp_path):
@@ -258,3 +335,17 @@ def test_a_set_can_use_its_own_ngram(tmp_path):
     eight_of_long = " ".join(ITEM.split()[4:12])
     assert verdict(s, f"{FILLER} {eight_of_short}.") == ("decontamination:short", '{"short":["0"]}')
     assert verdict(s, f"{FILLER} {eight_of_long}.") is None  # the other set keeps 13
+
+
+def test_gate_flags_what_the_stage_rejects_near_matches_included(tmp_path):
+    import pandas as pd
+
+    from quality.report.decontamination_check import CONTAMINATED, contaminated_flags, decontamination_settings
+
+    s = settings(tmp_path, [{"text": ITEM}])
+    item = ITEM.split()
+    texts = pd.Series([FILLER, f"{FILLER} {ITEM}", f"{FILLER} {' '.join(item[:10] + ['eventually'] + item[11:])}",
+                       f"{FILLER} {' '.join(item[:12])} and so on"])
+    flags = contaminated_flags(texts, decontamination_settings({"decontamination": s.model_dump()}))
+    assert flags[CONTAMINATED].tolist() == [0, 1, 1, 0]
+    assert flags[CONTAMINATED].tolist() == [int(verdict(s, t) is not None) for t in texts]

@@ -19,6 +19,8 @@ def setup(tmp_path):
     rows = [
         {"id": "clean", "text": PROSE * 4, "url": "https://news.example.org/a"},
         {"id": "leak", "text": PROSE + ITEM.upper() + ". " + PROSE, "url": "https://news.example.org/b"},
+        # One word changed in the 17-word item leaves no intact 13-gram: found as a near match.
+        {"id": "edited", "text": PROSE + ITEM.replace("stone", "brick") + ". " + PROSE, "url": "https://news.example.org/c"},
         {"id": "blocked", "text": PROSE * 3 + "Blocked.", "url": "https://www.Ads.Spam.example/x"},
         {"id": "lookalike", "text": PROSE * 3 + "Look-alike.", "url": "https://notspam.example/x"},
     ]
@@ -41,12 +43,14 @@ def test_blocked_urls_and_contaminated_documents_are_rejected(setup, tmp_path):
     out = tmp_path / "out"
     manifest = json.loads((out / "manifest.json").read_text())
     rejected = {r["id"].removeprefix("docs/"): r for r in pq.read_table(out / "rejected").to_pylist()}
-    assert {k: r["reason"] for k, r in rejected.items()} == {"leak": "decontamination:quiz", "blocked": "url_filter:domain"}
-    assert json.loads(rejected["leak"]["detail"]) == {"quiz": ["q1"]}
+    assert {k: r["reason"] for k, r in rejected.items()} == {
+        "leak": "decontamination:quiz", "edited": "decontamination:quiz", "blocked": "url_filter:domain"}
+    assert json.loads(rejected["leak"]["detail"]) == json.loads(rejected["edited"]["detail"]) == {"quiz": ["q1"]}
     kept = {r["id"].removeprefix("docs/") for r in pq.read_table(out / "data").to_pylist()}
     assert kept == {"clean", "lookalike"}
     quiz = manifest["decontamination"]["sets"]["quiz"]
-    assert quiz["items_indexed"] == 1 and quiz["items_found"] == 1 and quiz["docs_removed"] == 1
+    assert quiz["items_indexed"] == 1 and quiz["items_found"] == 1 and quiz["docs_removed"] == 2
+    assert quiz["near_match_segments"] == 1
     funnel = [row["stage"] for row in manifest["counts"]["funnel"]]
     assert funnel.index("url_filter") < funnel.index("decontamination")
 

@@ -1,5 +1,6 @@
 """The gate's own decontamination check: the eval sets named in the run's config, indexed again
-here (not the index the pipeline used), against every kept text."""
+here (not the index the pipeline used), against every kept text, with the stage's own rule
+(`DecontaminationIndex.matched_items`: shared n-grams, and near matches of short segments)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,6 @@ def decontamination_settings(config: dict) -> DecontaminationSettings | None:
 
 
 def contaminated_flags(texts: pd.Series, settings: DecontaminationSettings) -> pd.DataFrame:
-    """1 where a text shares an n-gram with an indexed eval item, else 0."""
+    """1 where a text matches an indexed eval item (as the stage would reject it), else 0."""
     index = build_index(settings)
     return pd.DataFrame({CONTAMINATED: [int(index.is_contaminated(t)) for t in texts]}, index=texts.index)

@@ -153,7 +153,7 @@ def plan_checks(view: DatasetView) -> Plan:
 
     if decontamination_settings(config) and "text" in columns:
         add(Check("documents", "ExpectColumnValuesToBeInSet", {"column": CONTAMINATED, "value_set": [0]},
-                  "no kept document shares an n-gram with an eval item (eval sets indexed again by the report)"))
+                  "no kept document matches an eval item (eval sets indexed again by the report)"))
 
     add(Check("shards", "ExpectColumnPairValuesToBeEqual", {"column_A": "manifest_rows", "column_B": "actual_rows"},
               "shard row count equals the manifest"))
