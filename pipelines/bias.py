@@ -29,10 +29,6 @@ def _make_bias_judge(settings: BiasSettings):
 class BiasStage(Stage):
     name = "bias"
 
-    @classmethod
-    def from_config(cls, config, layout):
-        return cls(config.bias) if config.bias.enabled else None
-
     def __init__(self, settings: BiasSettings):
         super().__init__(functools.partial(_make_bias_judge, settings))
         self._settings = settings

@@ -51,10 +51,6 @@ class ClassifierStage(Stage):
 
     name = "classifier"
 
-    @classmethod
-    def from_config(cls, config, layout):
-        return cls(config.classifier) if config.classifier.enabled else None
-
     def __init__(self, config: ClassifierThresholds):
         if not config.model_path:
             raise ValueError("the classifier stage needs a model_path")

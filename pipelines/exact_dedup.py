@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 
 import apache_beam as beam
-import fsspec
 import numpy as np
 import xxhash
 
-from pipelines.sidecars import SidecarWriter, equal_runs, hash_ranges, in_range, load_array
+from pipelines.sidecars import SidecarWriter, equal_runs, hash_ranges, ids_of_rows, in_range, load_array
 from pipelines.stage import Stage, Verdict
 
 HASH = "exact.u64"
@@ -90,12 +89,7 @@ class _LookUpIds(beam.DoFn):
     def process(self, item):
         unit, wanted = item
         wanted = list(wanted)
-        needed = {row for row, _ in wanted}
-        ids = {}
-        with fsspec.open(self._layout.path("s1", unit, IDS), "rb") as handle:
-            for row, line in enumerate(handle):
-                if row in needed:
-                    ids[row] = json.loads(line)
+        ids = ids_of_rows(self._layout.path("s1", unit, IDS), {row for row, _ in wanted})
         for row, group in wanted:
             yield group, (ids[row], unit, row)
 

@@ -26,10 +26,6 @@ def make_language_judge(thresholds: LanguageThresholds):
 class LanguageStage(Stage):
     name = "language"
 
-    @classmethod
-    def from_config(cls, config, layout):
-        return cls(config.language) if config.language.enabled else None
-
     def __init__(self, config: LanguageThresholds):
         super().__init__(functools.partial(make_language_judge, config))
         self._model_path = config.model_path or bundled_model_path()

@@ -31,11 +31,10 @@ import json
 from typing import Any
 
 import apache_beam as beam
-import fsspec
 import numpy as np
 
 from pipelines.exact_dedup import text_key
-from pipelines.sidecars import SidecarWriter, hash_ranges, in_range, load_array
+from pipelines.sidecars import SidecarWriter, hash_ranges, ids_of_rows, in_range, load_array
 from pipelines.stage import Stage
 from pipelines.staging import iter_rows
 from quality.line_dedup import (
@@ -177,12 +176,7 @@ class _LookUpIds(beam.DoFn):
     def process(self, item):
         unit, wanted = item
         wanted = list(wanted)
-        needed = {row for row, _, _ in wanted}
-        ids = {}
-        with fsspec.open(self._layout.path("s1", unit, IDS), "rb") as handle:
-            for row, line in enumerate(handle):
-                if row in needed:
-                    ids[row] = json.loads(line)
+        ids = ids_of_rows(self._layout.path("s1", unit, IDS), {row for row, _, _ in wanted})
         for row, unit_hash, text_hash in wanted:
             yield beam.pvalue.TaggedOutput(MEMBERS, (unit, (row, unit_hash)))
             yield unit_hash, (text_hash, (ids[row], unit, row))

@@ -92,10 +92,6 @@ class NearDupStage(Stage):
         self._config = config
         self._signing = None  # (hasher, bands, rows), made once per worker by the first sidecar
 
-    @classmethod
-    def from_config(cls, config, layout):
-        return cls(config.near_dup) if config.near_dup.enabled else None
-
     def sidecar(self, layout, unit: int) -> Signer:
         if self._signing is None:
             c = self._config

@@ -37,10 +37,6 @@ def _pii_counts(doc: dict) -> dict[str, int]:
 class PiiStage(Stage):
     name = "pii"
 
-    @classmethod
-    def from_config(cls, config, layout):
-        return cls(config.pii) if config.pii.enabled else None
-
     def __init__(self, settings: PiiSettings):
         super().__init__(functools.partial(_make_pii_judge, settings))
         self._settings = settings

@@ -12,6 +12,7 @@ no task holds more than about RANGE_ENTRIES of them.
 
 from __future__ import annotations
 
+import json
 from contextlib import ExitStack
 from typing import Iterator
 
@@ -51,6 +52,18 @@ def load_array(url: str, dtype, columns: int = 1) -> np.ndarray:
         with fs.open(path, "rb") as handle:
             flat = np.frombuffer(handle.read(), dtype=dtype)
     return flat.reshape(-1, columns) if columns > 1 else flat
+
+
+def ids_of_rows(url: str, rows: set[int]) -> dict[int, object]:
+    """{row: id} for the wanted rows of a JSON-lines ids file (line n for row n), reading no further than the last."""
+    ids, last = {}, max(rows, default=-1)
+    with fsspec.open(url, "rb") as handle:
+        for row, line in enumerate(handle):
+            if row > last:
+                break
+            if row in rows:
+                ids[row] = json.loads(line)
+    return ids
 
 
 def hash_ranges(keys: int) -> list[tuple[int, int]]:

@@ -73,8 +73,12 @@ class Stage:
 
     @classmethod
     def from_config(cls, config, layout) -> Stage | None:
-        """The stage for a `CurateConfig` and a run's `Layout`, or None when the config leaves it off."""
-        raise NotImplementedError(f"{cls.__name__} does not say how it is built from the config")
+        """The stage for a `CurateConfig` and a run's `Layout`, or None when the config leaves it off.
+
+        By default the stage is built from the config section named after it, when that section is enabled.
+        """
+        settings = getattr(config, cls.name)
+        return cls(settings) if settings.enabled else None
 
     @classmethod
     def reason_stages(cls) -> tuple[str, ...]:

@@ -14,9 +14,5 @@ from quality.url_filter import UrlFilterSettings, make_url_filter_judge
 class UrlFilterStage(Stage):
     name = "url_filter"
 
-    @classmethod
-    def from_config(cls, config, layout):
-        return cls(config.url_filter) if config.url_filter.enabled else None
-
     def __init__(self, settings: UrlFilterSettings):
         super().__init__(functools.partial(make_url_filter_judge, settings))
