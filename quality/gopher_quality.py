@@ -32,8 +32,7 @@ class GopherQualityThresholds(Thresholds):
     )
 
 
-def has_letter(word: str) -> bool:
-    return any(c.isalpha() for c in word)
+has_letter = vocabulary.AnyChar(str.isalpha)
 
 
 class GopherQuality(RuleFamily):

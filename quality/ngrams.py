@@ -50,8 +50,7 @@ def _power_tables(length: int) -> tuple[np.ndarray, np.ndarray]:
     return powers, inverse
 
 
-def _has_space(word: str) -> bool:
-    return " " in word
+_has_space = vocabulary.AnyChar(" ".__eq__)
 
 
 class NgramCounts:

@@ -22,7 +22,7 @@ from itertools import chain
 
 import regex
 
-from quality.vocabulary import Words
+from quality.vocabulary import AllChars, Words
 
 _ABBREVIATIONS = (
     "Mr Mrs Ms Dr Prof Rev Gen Gov Sen Rep St Jr Sr Inc Ltd Co Corp Bros vs etc "
@@ -116,14 +116,12 @@ def split_words(text: str) -> list[str]:
     return Words(chain.from_iterable(_CHUNKS.tokens_of(text.split())))
 
 
-@lru_cache(maxsize=65536)
 def _is_symbol_char(ch: str) -> bool:
     return unicodedata.category(ch)[0] in "PSC"
 
 
-def is_symbol_word(word: str) -> bool:
-    """True when every character is punctuation, a symbol or a control character."""
-    return all(_is_symbol_char(ch) for ch in word)
+is_symbol_word = AllChars(_is_symbol_char)
+"""word -> True when every character is punctuation, a symbol or a control character."""
 
 
 @lru_cache(maxsize=65536)
