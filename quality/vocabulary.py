@@ -23,17 +23,18 @@ MAX_WORDS = 1 << 17
 
 
 class _Vocabulary(dict):
-    """word -> id; a new word gets the next id."""
+    """word -> id; `add` gives new words the next ids."""
 
     def __init__(self):
         super().__init__()
         self.words: list[str] = []
         self.tables: dict[tuple, tuple[np.ndarray, int] | np.ndarray] = {}
 
-    def __missing__(self, word: str) -> int:
-        index = self[word] = len(self.words)
-        self.words.append(word)
-        return index
+    def add(self, words: Sequence[str]) -> None:
+        """Give the words not seen before the next ids, in order of first occurrence."""
+        new = [word for word in dict.fromkeys(words) if word not in self]
+        self.update(zip(new, range(len(self.words), len(self.words) + len(new))))
+        self.words += new
 
 
 _VOCAB = _Vocabulary()
@@ -45,17 +46,39 @@ class Words(list):
     __slots__ = ("_ids", "_vocab")
 
 
+def current() -> _Vocabulary:
+    """The vocabulary ids now refer to (a new one after `make_room` started afresh)."""
+    return _VOCAB
+
+
+def make_room(count: int) -> None:
+    """Start a fresh vocabulary (ids and tables) if `count` new words could take this one past `MAX_WORDS`."""
+    global _VOCAB
+    if len(_VOCAB) and len(_VOCAB) + count > MAX_WORDS:
+        _VOCAB = _Vocabulary()
+
+
 def ids(words: Sequence[str]) -> np.ndarray:
     """The id of each word (int64), the same id for equal words."""
-    global _VOCAB
     if isinstance(words, Words) and getattr(words, "_vocab", None) is _VOCAB:
         return words._ids
-    if len(_VOCAB) + len(words) > MAX_WORDS:
-        _VOCAB = _Vocabulary()
+    make_room(len(words))
+    _VOCAB.add(words)
     out = np.fromiter(map(_VOCAB.__getitem__, words), np.int64, len(words))
     if isinstance(words, Words):
         words._ids, words._vocab = out, _VOCAB
     return out
+
+
+def words_of(ids: np.ndarray) -> Words:
+    """The words with these ids of the current vocabulary, remembering the ids."""
+    out = Words(table(_itself, object)[ids].tolist())
+    out._ids, out._vocab = ids, _VOCAB
+    return out
+
+
+def _itself(word: str) -> str:
+    return word
 
 
 _UNKNOWN = 2

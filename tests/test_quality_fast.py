@@ -155,7 +155,7 @@ def test_chunk_cache_is_bounded(monkeypatch):
     for i in range(30):
         text = " ".join(f"x{i}y{j}, z{j}." for j in range(6))
         assert text_stats.split_words(text) == ref_words(text)
-        assert len(text_stats._CHUNKS.tokens) <= 10 + 12
+        assert len(text_stats._CHUNKS.row) <= 10 + 12
 
 
 @pytest.fixture(scope="module")
