@@ -91,8 +91,9 @@ def _char_flags(char_prop: Callable[[str], bool], points: np.ndarray) -> np.ndar
         _VOCAB.tables[key] = np.full(0x110000, _UNKNOWN, np.uint8)
     known = _VOCAB.tables[key]
     flags = known[points]
-    new = np.unique(points[flags == _UNKNOWN])
-    if len(new):
+    unknown = flags == _UNKNOWN
+    if unknown.any():
+        new = np.unique(points[unknown])
         known[new] = np.fromiter((char_prop(chr(p)) for p in new.tolist()), np.uint8, len(new))
         flags = known[points]
     return flags == 1
