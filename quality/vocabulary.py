@@ -132,7 +132,8 @@ class AllChars(AnyChar):
 
 
 def table(prop: Callable[[str], object], dtype: type) -> np.ndarray:
-    """`prop(word)` for every id given out so far, as an array indexed by id (computed once per word)."""
+    """`prop(word)` for every id given out so far, as an array indexed by id (computed once per word;
+    for all new words in one call where `prop` has a `bulk(words)` method, as `AnyChar` has)."""
     key = (prop, dtype)
     store, done = _VOCAB.tables.get(key, (np.empty(0, dtype), 0))
     size = len(_VOCAB.words)
@@ -140,6 +141,6 @@ def table(prop: Callable[[str], object], dtype: type) -> np.ndarray:
         if len(store) < size:  # grow by doubling, so filling the table stays linear in the vocabulary
             store = np.concatenate((store[:done], np.empty(max(size, 2 * len(store)) - done, dtype)))
         new = _VOCAB.words[done:size]
-        store[done:size] = prop.bulk(new) if isinstance(prop, AnyChar) else np.fromiter(map(prop, new), dtype, len(new))
+        store[done:size] = prop.bulk(new) if hasattr(prop, "bulk") else np.fromiter(map(prop, new), dtype, len(new))
         _VOCAB.tables[key] = store, size
     return store[:size]
