@@ -7,6 +7,8 @@ ratios divide by all tokens, punctuation included, as datatrove does.
 
 from __future__ import annotations
 
+from operator import methodcaller
+
 import numpy as np
 from pydantic import Field
 
@@ -32,8 +34,9 @@ class GopherQualityThresholds(Thresholds):
     )
 
 
-def has_letter(word: str) -> bool:
-    return any(c.isalpha() for c in word)
+has_letter = vocabulary.AnyChar(str.isalpha)
+_is_bullet = methodcaller("startswith", ("•", "-"))  # of a line without its leading whitespace
+_is_ellipsis = methodcaller("endswith", ("...", "…"))  # of a line without its trailing whitespace
 
 
 class GopherQuality(RuleFamily):
@@ -82,8 +85,8 @@ class GopherQuality(RuleFamily):
             "gq_mean_word_length": ratio(int(vocabulary.table(len, np.int64)[ids][real].sum()), real_count),
             "gq_hash_ratio": ratio(text.count("#"), len(words)),
             "gq_ellipsis_ratio": ratio(text.count("...") + text.count("…"), len(words)),
-            "gq_bullet_lines_ratio": ratio(sum(line.lstrip().startswith(("•", "-")) for line in lines), len(lines)),
-            "gq_ellipsis_lines_ratio": ratio(sum(line.rstrip().endswith(("...", "…")) for line in lines), len(lines)),
+            "gq_bullet_lines_ratio": ratio(sum(map(_is_bullet, map(str.lstrip, lines))), len(lines)),
+            "gq_ellipsis_lines_ratio": ratio(sum(map(_is_ellipsis, map(str.rstrip, lines))), len(lines)),
             "gq_alpha_words_ratio": ratio(int(np.count_nonzero(vocabulary.table(has_letter, bool)[ids])), len(words)),
             "gq_stop_words": stop_count,
         }

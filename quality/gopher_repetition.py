@@ -24,6 +24,20 @@ _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
 _LINE_BREAK = re.compile(r"\n+")
 
 
+def split_paragraphs(text: str) -> list[str]:
+    """`_PARAGRAPH_BREAK.split(text.strip())`, with str.split (several times faster than the pattern)."""
+    # A piece after a run of more than two newlines starts with the rest of the run; runs of
+    # four or more leave empty pieces. The stripped text neither starts nor ends with a newline.
+    return [p.lstrip("\n") if p[0] == "\n" else p for p in text.strip().split("\n\n") if p] or [""]
+
+
+def split_lines(text: str) -> list[str]:
+    """`_LINE_BREAK.split(text)`, with str.split: the pieces between runs of newlines, an empty one at
+    either end where the text starts or ends with a newline."""
+    lines = list(filter(None, text.split("\n")))
+    return [""] * text.startswith("\n") + lines + [""] * (text.endswith("\n") or not text)
+
+
 class GopherRepetitionThresholds(Thresholds):
     max_dup_para_frac: float = Field(default=0.3, ge=0, le=1, description="paragraphs that repeat an earlier one")
     max_dup_para_char_frac: float = Field(default=0.2, ge=0, le=1)
@@ -58,8 +72,7 @@ class GopherRepetition(RuleFamily):
 
     def signals(self, text: str, words: list[str] | None, lang: str | None, t: GopherRepetitionThresholds) -> dict:
         words = split_words(text) if words is None else words
-        paragraphs = _PARAGRAPH_BREAK.split(text.strip())
-        lines = _LINE_BREAK.split(text)
+        paragraphs, lines = split_paragraphs(text), split_lines(text)
         dup_paras, dup_para_chars = find_duplicates(paragraphs)
         dup_lines, dup_line_chars = find_duplicates(lines)
         out = {

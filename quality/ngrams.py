@@ -13,7 +13,7 @@ duplicate n-gram rule by its words joined with nothing (so ["ab", "c"] and
   string count is used).
 - Words joined with nothing can be equal for different words. For each n the
   64-bit polynomial hashes of the joined strings (read off prefix sums of the
-  characters) are counted: equal strings have equal hashes, so when there are
+  words' own hashes, each shifted to where the word starts) are counted: equal strings have equal hashes, so when there are
   as many distinct hashes as word-sequence groups, the two groupings are the
   same and the counts are exact. Otherwise that n is counted the plain way.
 """
@@ -50,8 +50,26 @@ def _power_tables(length: int) -> tuple[np.ndarray, np.ndarray]:
     return powers, inverse
 
 
-def _has_space(word: str) -> bool:
-    return " " in word
+_has_space = vocabulary.AnyChar(" ".__eq__)
+
+
+class _WordHash:
+    """word -> the polynomial hash of its characters, sum of c_q * BASE^q (mod 2^64); tables in bulk."""
+
+    def __call__(self, word: str) -> int:
+        return int(self.bulk([word])[0])
+
+    def bulk(self, words: list[str]) -> np.ndarray:
+        points = np.frombuffer("".join(words).encode("utf-32-le", "surrogatepass"), np.uint32).astype(np.uint64)
+        lengths = np.fromiter(map(len, words), np.int64, len(words))
+        ends = np.cumsum(lengths)
+        within = np.arange(len(points)) - np.repeat(ends - lengths, lengths)  # each character's place in its word
+        sums = np.zeros(len(points) + 1, np.uint64)
+        np.cumsum(points * _power_tables(int(lengths.max(initial=0)))[0][within], out=sums[1:])  # wraps: mod 2^64
+        return sums[ends] - sums[ends - lengths]
+
+
+_WORD_HASH = _WordHash()
 
 
 class NgramCounts:
@@ -145,17 +163,16 @@ class NgramCounts:
     def _distinct_joined_hashes(self, ns: range) -> dict[int, int]:
         """{n: the number of distinct hashes of the n-grams joined without spaces}, one row per n."""
         count = len(self.ids)
-        text = "".join(self.words)
-        points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32).astype(np.uint64)
-        powers, inverse = _power_tables(len(points))
-        prefix = np.zeros(len(points) + 1, np.uint64)
-        np.cumsum(points * powers[: len(points)], out=prefix[1:])  # wraps: mod 2^64
+        starts = self.offsets[:count]
+        powers, inverse = _power_tables(int(self.offsets[-1]))
+        # prefix[k]: the hash of the first k words joined, each word's hash shifted to where it starts.
+        prefix = np.zeros(count + 1, np.uint64)
+        np.cumsum(vocabulary.table(_WORD_HASH, np.uint64)[self.ids] * powers[starts], out=prefix[1:])  # wraps: mod 2^64
         # An n-gram that runs off the end gets the next value of a counter, distinct from its
         # row's others (were it to meet a real hash, the check would fail, never pass wrongly).
         ends_at = np.arange(count)[None, :] + np.array(ns)[:, None]
         past_end = ends_at > count
-        starts = self.offsets[:count]
-        hashes = (prefix[self.offsets[np.minimum(ends_at, count)]] - prefix[starts]) * inverse[starts]
+        hashes = (prefix[np.minimum(ends_at, count)] - prefix[:count]) * inverse[starts]
         hashes[past_end] = np.arange(np.count_nonzero(past_end), dtype=np.uint64)
         hashes.sort(axis=1)
         distinct = np.count_nonzero(hashes[:, 1:] != hashes[:, :-1], axis=1) + 1 - past_end.sum(axis=1)

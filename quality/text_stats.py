@@ -9,8 +9,8 @@ never a token.
 
 No token spans whitespace and each depends only on the characters between two
 runs of whitespace, so `split_words` splits at whitespace first and tokenizes
-each distinct chunk once, remembering the tokens of recent chunks: most chunks
-of running text ("the", "said,") were seen a moment ago.
+each distinct chunk once, remembering the word ids of recent chunks' tokens:
+most chunks of running text ("the", "said,") were seen a moment ago.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from itertools import chain
+from itertools import repeat
 
+import numpy as np
 import regex
 
-from quality.vocabulary import Words
+from quality import vocabulary
+from quality.vocabulary import AllChars, Words
 
 _ABBREVIATIONS = (
     "Mr Mrs Ms Dr Prof Rev Gen Gov Sen Rep St Jr Sr Inc Ltd Co Corp Bros vs etc "
@@ -60,70 +62,104 @@ _SPLIT_ONLY_SPACE = re.compile("[\x1c-\x1f]")
 _MAX_CACHED_CHUNKS = 1 << 16
 
 
+def _tokenize(chunks: list[str]) -> tuple[list[str], np.ndarray]:
+    """(the tokens of the chunks, in order; how many of them each chunk has), in one pass of the pattern.
+
+    Every character of a chunk is in exactly one of its tokens, in order, so the
+    chunk a token belongs to is read off the running character counts.
+    """
+    tokens = _FAST_TOKEN.findall(" ".join(chunks))
+    token_ends = np.cumsum(np.fromiter(map(len, tokens), np.int64, len(tokens)))
+    chunk_ends = np.cumsum(np.fromiter(map(len, chunks), np.int64, len(chunks)))
+    return tokens, np.diff(np.searchsorted(token_ends, chunk_ends) + 1, prepend=0)
+
+
+def _put(array: np.ndarray, at: int, values: np.ndarray) -> np.ndarray:
+    """`array` with `values` written from `at` on, grown (doubling) where it is too short."""
+    if len(array) < at + len(values):
+        array = np.concatenate((array[:at], np.empty(max(at + len(values), 2 * len(array)) - at, array.dtype)))
+    array[at : at + len(values)] = values
+    return array
+
+
 class _Chunks:
-    """The tokens, and their sentence roles, of recently seen chunks (text between whitespace)."""
+    """Recently seen chunks (text between whitespace): each one's tokens as ids of one vocabulary, its sentence roles.
+
+    A document's word ids are then one dict lookup per chunk and numpy
+    indexing, and its words are read back from the ids.
+    """
 
     def __init__(self):
-        self.tokens: dict[str, tuple[str, ...]] = {}
+        self.vocab = vocabulary.current()
+        self.row: dict[str, int] = {}  # chunk -> its entry in `first` and `count`
+        self.first = np.empty(1 << 10, np.int64)  # where its token ids start in `ids`
+        self.count = np.empty(1 << 10, np.int64)  # how many tokens it has
+        self.ids = np.empty(1 << 12, np.int64)
+        self.size = 0  # of `ids` in use
         self.roles: dict[str, str] = {}
 
-    def bound(self) -> None:
-        """Forget everything once the cache is full (call before a lookup, never during one)."""
-        if len(self.tokens) > _MAX_CACHED_CHUNKS:
-            self.tokens.clear()
-            self.roles.clear()
+    def fresh(self) -> bool:
+        """Whether the cache can serve the next document: same vocabulary, not full."""
+        return self.vocab is vocabulary.current() and max(len(self.row), len(self.roles)) <= _MAX_CACHED_CHUNKS
 
-    def tokens_of(self, chunks: list[str]) -> list[tuple[str, ...]]:
-        new = set(chunks).difference(self.tokens)
-        if new:
-            self._learn(new)
-        return list(map(self.tokens.__getitem__, chunks))
+    def word_ids(self, chunks: list[str]) -> np.ndarray | None:
+        """The ids of the chunks' tokens, in order, tokenizing the chunks not seen before; None (nothing
+        learnt) when the vocabulary had to start afresh for them."""
+        rows = np.fromiter(map(self.row.get, chunks, repeat(-1)), np.int64, len(chunks))
+        missing = np.flatnonzero(rows < 0)
+        if len(missing):
+            new = list(dict.fromkeys(map(chunks.__getitem__, missing.tolist())))
+            tokens, counts = _tokenize(new)
+            vocabulary.make_room(len(tokens))
+            if vocabulary.current() is not self.vocab:
+                return None
+            known = len(self.row)
+            self.first = _put(self.first, known, self.size + np.cumsum(counts) - counts)
+            self.count = _put(self.count, known, counts)
+            self.ids = _put(self.ids, self.size, vocabulary.ids(tokens))
+            self.size += len(tokens)
+            self.row.update(zip(new, range(known, known + len(new))))
+            rows[missing] = np.fromiter(map(self.row.__getitem__, map(chunks.__getitem__, missing.tolist())), np.int64, len(missing))
+        first, counts = self.first[rows], self.count[rows]
+        total = int(counts.sum())
+        if total == len(rows):  # one token per chunk, the common case
+            return self.ids[first]
+        return self.ids[np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(total)]
 
     def roles_of(self, chunks: list[str]) -> str:
         """The `_sentence_role` letters of the chunks' tokens, in order."""
-        new = list(set(chunks).difference(self.roles))
-        for chunk, tokens in zip(new, self.tokens_of(new)):
-            self.roles[chunk] = "".join(map(_sentence_role, tokens))
+        for chunk in set(chunks).difference(self.roles):  # few per call (C4 asks line by line): no numpy here
+            self.roles[chunk] = "".join(map(_sentence_role, _FAST_TOKEN.findall(chunk)))
         return "".join(map(self.roles.__getitem__, chunks))
-
-    def _learn(self, chunks: set[str]) -> None:
-        """Tokenize new chunks, all in one pass of the pattern over them joined by spaces."""
-        rest = []
-        for chunk in chunks:
-            if chunk.isascii() and chunk.isalpha():
-                self.tokens[chunk] = (chunk,)  # ASCII letters only: one word, whatever the pattern's other branches
-            else:
-                rest.append(chunk)
-        tokens = iter(_FAST_TOKEN.findall(" ".join(rest)))
-        for chunk in rest:
-            # Every character of a chunk is in exactly one of its tokens, in order: take tokens until they cover it.
-            got, need = [], len(chunk)
-            while need > 0:
-                token = next(tokens)
-                got.append(token)
-                need -= len(token)
-            self.tokens[chunk] = tuple(got)
 
 
 _CHUNKS = _Chunks()
+
+
+def _chunks() -> _Chunks:
+    global _CHUNKS
+    if not _CHUNKS.fresh():
+        _CHUNKS = _Chunks()
+    return _CHUNKS
 
 
 def split_words(text: str) -> list[str]:
     """Word and punctuation tokens of `text` (see the module docstring); the same as `_TOKEN.findall(text)`."""
     if _SPLIT_ONLY_SPACE.search(text):
         return Words(_TOKEN.findall(text))
-    _CHUNKS.bound()
-    return Words(chain.from_iterable(_CHUNKS.tokens_of(text.split())))
+    chunks = text.split()
+    ids = _chunks().word_ids(chunks)
+    if ids is None:  # the vocabulary started afresh: learn them all in the new one
+        ids = _chunks().word_ids(chunks)
+    return vocabulary.words_of(ids)
 
 
-@lru_cache(maxsize=65536)
 def _is_symbol_char(ch: str) -> bool:
     return unicodedata.category(ch)[0] in "PSC"
 
 
-def is_symbol_word(word: str) -> bool:
-    """True when every character is punctuation, a symbol or a control character."""
-    return all(_is_symbol_char(ch) for ch in word)
+is_symbol_word = AllChars(_is_symbol_char)
+"""word -> True when every character is punctuation, a symbol or a control character."""
 
 
 @lru_cache(maxsize=65536)
@@ -144,8 +180,7 @@ def count_sentences(text: str) -> int:
     if _SPLIT_ONLY_SPACE.search(text):
         roles = "".join(map(_sentence_role, _TOKEN.findall(text)))
     else:
-        _CHUNKS.bound()
-        roles = _CHUNKS.roles_of(text.split())
+        roles = _chunks().roles_of(text.split())
     return 1 + roles.replace("P", "").count("TW")
 
 

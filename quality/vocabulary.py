@@ -3,7 +3,10 @@
 The rule families ask the same questions of every occurrence of a word (its
 length, whether it is all punctuation, whether it has a letter). Asking them
 once per distinct word and reading the answers from numpy arrays indexed by
-id turns per-token Python calls into array operations.
+id turns per-token Python calls into array operations. A question about the
+characters of a word (`AnyChar`, `AllChars`) is answered for all new words at
+once: each distinct character is asked once, and the words' answers are read
+off the characters' with numpy.
 
 Ids hold within one computation only: `ids()` clears the vocabulary (and every
 table) before it grows past `MAX_WORDS`, so a long-running worker's memory
@@ -20,17 +23,18 @@ MAX_WORDS = 1 << 17
 
 
 class _Vocabulary(dict):
-    """word -> id; a new word gets the next id."""
+    """word -> id; `add` gives new words the next ids."""
 
     def __init__(self):
         super().__init__()
         self.words: list[str] = []
-        self.tables: dict[tuple[Callable, type], tuple[np.ndarray, int]] = {}
+        self.tables: dict[tuple, tuple[np.ndarray, int] | np.ndarray] = {}
 
-    def __missing__(self, word: str) -> int:
-        index = self[word] = len(self.words)
-        self.words.append(word)
-        return index
+    def add(self, words: Sequence[str]) -> None:
+        """Give the words not seen before the next ids, in order of first occurrence."""
+        new = [word for word in dict.fromkeys(words) if word not in self]
+        self.update(zip(new, range(len(self.words), len(self.words) + len(new))))
+        self.words += new
 
 
 _VOCAB = _Vocabulary()
@@ -42,27 +46,101 @@ class Words(list):
     __slots__ = ("_ids", "_vocab")
 
 
+def current() -> _Vocabulary:
+    """The vocabulary ids now refer to (a new one after `make_room` started afresh)."""
+    return _VOCAB
+
+
+def make_room(count: int) -> None:
+    """Start a fresh vocabulary (ids and tables) if `count` new words could take this one past `MAX_WORDS`."""
+    global _VOCAB
+    if len(_VOCAB) and len(_VOCAB) + count > MAX_WORDS:
+        _VOCAB = _Vocabulary()
+
+
 def ids(words: Sequence[str]) -> np.ndarray:
     """The id of each word (int64), the same id for equal words."""
-    global _VOCAB
     if isinstance(words, Words) and getattr(words, "_vocab", None) is _VOCAB:
         return words._ids
-    if len(_VOCAB) + len(words) > MAX_WORDS:
-        _VOCAB = _Vocabulary()
+    make_room(len(words))
+    _VOCAB.add(words)
     out = np.fromiter(map(_VOCAB.__getitem__, words), np.int64, len(words))
     if isinstance(words, Words):
         words._ids, words._vocab = out, _VOCAB
     return out
 
 
+def words_of(ids: np.ndarray) -> Words:
+    """The words with these ids of the current vocabulary, remembering the ids."""
+    out = Words(table(_itself, object)[ids].tolist())
+    out._ids, out._vocab = ids, _VOCAB
+    return out
+
+
+def _itself(word: str) -> str:
+    return word
+
+
+_UNKNOWN = 2
+
+
+def _char_flags(char_prop: Callable[[str], bool], points: np.ndarray) -> np.ndarray:
+    """`char_prop` of each code point, from a table over all code points filled in as characters turn up."""
+    key = ("chars", char_prop)
+    if key not in _VOCAB.tables:
+        _VOCAB.tables[key] = np.full(0x110000, _UNKNOWN, np.uint8)
+    known = _VOCAB.tables[key]
+    flags = known[points]
+    unknown = flags == _UNKNOWN
+    if unknown.any():
+        new = np.unique(points[unknown])
+        known[new] = np.fromiter((char_prop(chr(p)) for p in new.tolist()), np.uint8, len(new))
+        flags = known[points]
+    return flags == 1
+
+
+class AnyChar:
+    """word -> whether `char_prop` holds for any of its characters; tables of it are computed in bulk."""
+
+    def __init__(self, char_prop: Callable[[str], bool]):
+        self.char_prop = char_prop
+
+    def __call__(self, word: str) -> bool:
+        return any(map(self.char_prop, word))
+
+    def bulk(self, words: list[str]) -> np.ndarray:
+        """`self(word)` for each word, asking `char_prop` once per distinct character."""
+        points = np.frombuffer("".join(words).encode("utf-32-le", "surrogatepass"), np.uint32)
+        flags = _char_flags(self.char_prop, points)
+        ends = np.cumsum(np.fromiter(map(len, words), np.int64, len(words)))
+        hits = np.concatenate(([0], np.cumsum(flags)))  # hits[k]: characters with the property before character k
+        return hits[ends] > hits[np.concatenate(([0], ends[:-1]))]
+
+
+class AllChars(AnyChar):
+    """word -> whether `char_prop` holds for every one of its characters (True for an empty word)."""
+
+    def __init__(self, char_prop: Callable[[str], bool]):
+        super().__init__(char_prop)
+        self._any_other = AnyChar(lambda ch: not char_prop(ch))
+
+    def __call__(self, word: str) -> bool:
+        return all(map(self.char_prop, word))
+
+    def bulk(self, words: list[str]) -> np.ndarray:
+        return ~self._any_other.bulk(words)
+
+
 def table(prop: Callable[[str], object], dtype: type) -> np.ndarray:
-    """`prop(word)` for every id given out so far, as an array indexed by id (computed once per word)."""
+    """`prop(word)` for every id given out so far, as an array indexed by id (computed once per word;
+    for all new words in one call where `prop` has a `bulk(words)` method, as `AnyChar` has)."""
     key = (prop, dtype)
     store, done = _VOCAB.tables.get(key, (np.empty(0, dtype), 0))
     size = len(_VOCAB.words)
     if done < size:
         if len(store) < size:  # grow by doubling, so filling the table stays linear in the vocabulary
             store = np.concatenate((store[:done], np.empty(max(size, 2 * len(store)) - done, dtype)))
-        store[done:size] = np.fromiter(map(prop, _VOCAB.words[done:size]), dtype, size - done)
+        new = _VOCAB.words[done:size]
+        store[done:size] = prop.bulk(new) if hasattr(prop, "bulk") else np.fromiter(map(prop, new), dtype, len(new))
         _VOCAB.tables[key] = store, size
     return store[:size]

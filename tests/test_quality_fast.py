@@ -155,7 +155,7 @@ def test_chunk_cache_is_bounded(monkeypatch):
     for i in range(30):
         text = " ".join(f"x{i}y{j}, z{j}." for j in range(6))
         assert text_stats.split_words(text) == ref_words(text)
-        assert len(text_stats._CHUNKS.tokens) <= 10 + 12
+        assert len(text_stats._CHUNKS.row) <= 10 + 12
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +181,10 @@ def test_real_documents(documents):
             ref_duplicates(gopher_repetition._LINE_BREAK.split(text))[1], len(text)), doc_id
         if "fw_newline_word_ratio" in signals:
             assert signals["fw_newline_word_ratio"] == text_stats.ratio(cleaned.count("\n"), len(ref_words(cleaned)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", " ", "\n", "\n\n", "\n\n\n", "\r", "\t"]), max_size=40).map("".join))
+def test_paragraph_and_line_splits_equal_the_patterns(text):
+    assert gopher_repetition.split_paragraphs(text) == gopher_repetition._PARAGRAPH_BREAK.split(text.strip())
+    assert gopher_repetition.split_lines(text) == gopher_repetition._LINE_BREAK.split(text)
