@@ -415,7 +415,8 @@ def _mapped_file(array: np.ndarray) -> Path | None:
     if not isinstance(array, np.memmap) or not array.filename or not array.flags.c_contiguous:
         return None
     path = Path(array.filename)
-    return path if path.suffix == ".npy" and path.stat().st_size == array.offset + array.nbytes else None
+    mapped = path.suffix == ".npy" and path.is_file() and path.stat().st_size == array.offset + array.nbytes
+    return path if mapped else None
 
 
 def load_index(folder: str | Path) -> DecontaminationIndex:
