@@ -1,6 +1,6 @@
 """The decontamination index at eval-set scale: size, build, per-worker memory and lookup speed.
 
-    .venv/bin/python benchmarks/decontamination_scale.py [--items 100000 5000000]
+    .venv/bin/python benchmarks/decontamination_scale.py [--items 100000 5000000] [--build-only]
 
 Eval sets: the three real ones of benchmarks/decontamination.py (4,409 items), and synthetic
 sets of N items cut from the Gutenberg books (real sentences): each item a run of words at a
@@ -11,7 +11,9 @@ file-backed (page-cache, shared between workers) resident memory before loading,
 and after judging, and its CPU time. The item texts come from the books, so book chunks are
 rejected (a lookup workload with hits: at 5M items a 3,000-character chunk holds about a
 thousand items, so only every 100th chunk is judged); the web and wiki documents are the clean
-lookups.
+lookups. The builder's memory is its peak RSS (VmHWM: private memory and the mapped index
+files it has touched, which are page cache) and its peak private memory (RssAnon, sampled every
+10 ms); `--build-only` skips the workers.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -53,13 +57,31 @@ def synthetic_set(corpora: Path, count: int, path: Path, seed: int = 0) -> None:
             out.write(json.dumps({"text": " ".join(stream[lo : lo + n])}) + "\n")
 
 
+class PeakAnon(threading.Thread):
+    """The largest RssAnon seen while it runs, sampled every 10 ms."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak, self.done = 0.0, threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.01):
+            self.peak = max(self.peak, memory(("RssAnon",))["RssAnon"])
+
+
 def build(settings_json: str, folder: str) -> dict:
     settings = DecontaminationSettings.model_validate_json(settings_json)
+    sampler = PeakAnon()
+    sampler.start()
     start = time.perf_counter()
     index = build_index(settings)
     build_s = time.perf_counter() - start
     index.save(folder)
-    return {"build_s": build_s, "peak_rss_mb": memory(("VmHWM",))["VmHWM"],
+    save_s = time.perf_counter() - start - build_s
+    sampler.done.set()
+    sampler.join()
+    return {"build_s": build_s, "save_s": save_s, "peak_rss_mb": memory(("VmHWM",))["VmHWM"],
+            "peak_anon_mb": sampler.peak,
             "items": sum(s["items_indexed"] for s in index.set_stats.values()), "entries": len(index.hashes),
             "seeds": len(index.seed_hashes), "near_segments": len(index.segment_items), "bytes": index.nbytes,
             "on_disk": sum(p.stat().st_size for p in Path(folder).iterdir())}
@@ -92,6 +114,7 @@ def child(mode: str, *args: str) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, nargs="*", default=[100_000, 5_000_000])
+    parser.add_argument("--build-only", action="store_true", help="measure the index build only, no workers")
     parser.add_argument("--build", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--worker", nargs=2, metavar=("INDEX", "DOCS"), help="judge DOCS (JSONL: text, kind) with a saved index")
     args = parser.parse_args()
@@ -120,11 +143,16 @@ def main():
         for label, sets in scales:
             folder = tmp / f"index-{len(os.listdir(tmp))}"
             built = child("build", DecontaminationSettings(sets=sets).model_dump_json(), str(folder))
-            w = child("worker", str(folder), str(docs_path))
             print(f"\n## {label}: {built['items']:,} items indexed, {built['entries']:,} n-gram entries, "
                   f"{built['seeds']:,} seeds of {built['near_segments']:,} near-match segments")
             print(f"  index {built['bytes'] / 1e6:,.1f} MB in arrays, {built['on_disk'] / 1e6:,.1f} MB on disk; "
-                  f"built in {built['build_s']:.1f} s, builder peak RSS {built['peak_rss_mb']:,.0f} MB")
+                  f"built in {built['build_s']:.1f} s, saved in {built['save_s']:.1f} s; builder peak RSS "
+                  f"{built['peak_rss_mb']:,.0f} MB, peak private (RssAnon) {built['peak_anon_mb']:,.0f} MB; "
+                  f"load average {os.getloadavg()[0]:.2f}", flush=True)
+            if args.build_only:
+                shutil.rmtree(folder)
+                continue
+            w = child("worker", str(folder), str(docs_path))
             mem = "; ".join(f"{k}: anon {w[k]['RssAnon']:.0f} MB, file {w[k]['RssFile']:.0f} MB"
                             for k in ("before", "loaded", "judged"))
             print(f"  worker RSS {mem}; load {w['load_s'] * 1000:.0f} ms CPU")
@@ -133,8 +161,7 @@ def main():
                 print(f"  judge {kind:4s}: {w['count'][kind]:5d} docs, {w['mb'][kind]:5.1f} MB, "
                       f"{w['count'][kind] / cpu:7,.0f} docs/s, {w['mb'][kind] / cpu:5.1f} MB/s per core, "
                       f"rejected {w['rejected'][kind]}")
-            for f in folder.iterdir():
-                f.unlink()
+            shutil.rmtree(folder)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 

@@ -45,7 +45,9 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections import defaultdict
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterator
@@ -60,7 +62,8 @@ REASON_PREFIX = "decontamination:"
 _PUNCT = re.compile(r"[^\w\s]|_")
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # odd, so the polynomial hash mixes every word
 _MULT_INV = np.uint64(pow(0x9E3779B97F4A7C15, -1, 2**64))  # odd numbers are invertible modulo 2**64
-_BATCH_WORDS = 4_000_000  # eval-set words hashed per vectorised batch while building
+_BATCH_WORDS = 500_000  # eval-set words hashed per vectorised batch while building
+_MERGE_ENTRIES = 2_000_000  # index entries sorted at once when the batches' runs are merged
 
 
 class EvalSetError(GristmillError):
@@ -184,13 +187,18 @@ def _bitmap_bits(entries: int) -> int:
 
 def make_bitmap(hashes: np.ndarray, bits: int) -> np.ndarray:
     bitmap = np.zeros(1 << (bits - 3), dtype=np.uint8)
+    _set_bits(bitmap, np.sort(hashes), bits)
+    return bitmap
+
+
+def _set_bits(bitmap: np.ndarray, sorted_hashes: np.ndarray, bits: int) -> None:
+    """Set the prefilter bits of `sorted_hashes` in `bitmap`."""
     # np.bitwise_or.at is slow on millions of entries: sorted, each byte's bits are OR-ed in one reduceat.
-    slots = np.sort(hashes >> np.uint64(64 - bits)).astype(np.int64)
+    slots = (sorted_hashes >> np.uint64(64 - bits)).astype(np.int64)
     byte, bit = slots >> 3, (1 << (slots & 7)).astype(np.uint8)
     if len(slots):
         starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
-        bitmap[byte[starts]] = np.bitwise_or.reduceat(bit, starts)
-    return bitmap
+        bitmap[byte[starts]] |= np.bitwise_or.reduceat(bit, starts)
 
 
 def _prefilter(bitmap: np.ndarray, grams: np.ndarray) -> np.ndarray:
@@ -272,7 +280,7 @@ def read_items(eval_set: EvalSet) -> Iterator[tuple[str, list[str]]]:
 
 # --- the index ---------------------------------------------------------------
 
-_U64, _U32, _I64 = (np.empty(0, dtype=t) for t in (np.uint64, np.uint32, np.int64))
+_U64, _U32 = (np.empty(0, dtype=t) for t in (np.uint64, np.uint32))
 
 
 @dataclass
@@ -388,12 +396,27 @@ class DecontaminationIndex:
         return bool(self.matched_items(text))
 
     def save(self, folder: str | Path) -> None:
+        """Write the index as `.npy` files and `index.json`; an array still mapped from its file is copied as a file."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for name in self._ARRAYS:
-            np.save(folder / f"{name}.npy", getattr(self, name))
+            array, dest = getattr(self, name), folder / f"{name}.npy"
+            source = _mapped_file(array)
+            if source is None:
+                np.save(dest, array)
+            elif not dest.exists() or not source.samefile(dest):
+                shutil.copyfile(source, dest)  # the pages of a built index are not read into this process
         meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self._ARRAYS}
         (folder / "index.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+
+def _mapped_file(array: np.ndarray) -> Path | None:
+    """The `.npy` file `array` is the whole of, as `load_index` maps it; None for any other array."""
+    if not isinstance(array, np.memmap) or not array.filename or not array.flags.c_contiguous:
+        return None
+    path = Path(array.filename)
+    mapped = path.suffix == ".npy" and path.is_file() and path.stat().st_size == array.offset + array.nbytes
+    return path if mapped else None
 
 
 def load_index(folder: str | Path) -> DecontaminationIndex:
@@ -406,12 +429,14 @@ def load_index(folder: str | Path) -> DecontaminationIndex:
 
 @dataclass
 class _Batch:
-    """Segments of one set's items, gathered until their words are hashed together."""
+    """Segments of some of a set's items, gathered until their words are hashed together."""
 
+    first: int  # the set's item number of the batch's first item
     tokens: list[str] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     items: list[int] = field(default_factory=list)  # item number in the set, from 0
+    ids: list[str] = field(default_factory=list)  # every item's id, from `first` on
 
 
 def _batch_entries(batch: _Batch, n: int, near_min: int | None) -> dict[str, np.ndarray]:
@@ -441,95 +466,203 @@ def _batch_entries(batch: _Batch, n: int, near_min: int | None) -> dict[str, np.
     return out
 
 
-def _iter_batches(eval_set: EvalSet, settings: DecontaminationSettings, ids: list[str]) -> Iterator[_Batch]:
-    """Batches of the set's segments with at least `min_item_words` words; appends every item's id to `ids`."""
-    batch = _Batch()
+def _iter_batches(eval_set: EvalSet, settings: DecontaminationSettings) -> Iterator[_Batch]:
+    """Batches of the set's items (whole items, in file order); only segments of `min_item_words` words are kept."""
+    batch = _Batch(first=0)
     for item_id, segments in read_items(eval_set):
         for segment in segments:
             tokens = words(segment)
             if len(tokens) >= settings.min_item_words:
                 batch.starts.append(len(batch.tokens))
                 batch.sizes.append(len(tokens))
-                batch.items.append(len(ids))
+                batch.items.append(batch.first + len(batch.ids))
                 batch.tokens.extend(tokens)
-        ids.append(item_id)
+        batch.ids.append(item_id)
         if len(batch.tokens) >= _BATCH_WORDS:
             yield batch
-            batch = _Batch()
+            batch = _Batch(first=batch.first + len(batch.ids))
     yield batch
 
 
-def build_index(settings: DecontaminationSettings) -> DecontaminationIndex:
-    """Read every eval set and hash its items; raises `EvalSetError` on any unreadable row."""
-    parts: dict[str, list[np.ndarray]] = defaultdict(list)
-    id_chunks: list[bytes] = []
+class _Column:
+    """A 1-D array of one dtype, appended to a raw file and written as a `.npy` file (as `np.save` does) when complete."""
+
+    def __init__(self, path: Path, dtype):
+        self.path, self.dtype, self.count = path, np.dtype(dtype), 0
+        self._file = open(path, "wb")
+
+    def append(self, values: np.ndarray) -> None:
+        values = np.ascontiguousarray(values).astype(self.dtype, copy=False)
+        values.tofile(self._file)
+        self.count += len(values)
+
+    def read(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Entries [start, stop), into `out` when given (read straight from the file, never mapped)."""
+        self._file.flush()
+        out = np.empty(stop - start, dtype=self.dtype) if out is None else out
+        with open(self.path, "rb") as raw:
+            raw.seek(start * self.dtype.itemsize)
+            raw.readinto(memoryview(out).cast("B"))
+        return out
+
+    def save(self, dest: Path) -> None:
+        self._file.close()
+        with open(dest, "wb") as out, open(self.path, "rb") as raw:
+            header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (self.count,)}
+            np.lib.format.write_array_header_1_0(out, header)
+            shutil.copyfileobj(raw, out, 1 << 24)
+        self.path.unlink()
+
+
+class _Runs:
+    """Entries sorted by their key columns (a uint64 hash first) on disk: each batch is written as a *run*
+    grouped by the hash's top bits, and `merge` sorts one range of those buckets of every run at a time,
+    so the whole array is never in memory. Hashes are uniform, so a bucket holds 1/4096 of the entries.
+    """
+
+    _BITS = 12
+
+    def __init__(self, scratch: Path, name: str, dtypes: list):
+        self.columns = [_Column(scratch / f"{name}.{k}.run", dtype) for k, dtype in enumerate(dtypes)]
+        self.bounds = _Column(scratch / f"{name}.bounds", np.int64)  # per run: where each bucket starts, and the end
+        self.runs = 0
+        self.totals = np.zeros(1 << self._BITS, dtype=np.int64)  # entries per bucket, all runs
+
+    @property
+    def count(self) -> int:
+        return self.columns[0].count
+
+    def add(self, *keys: np.ndarray) -> None:
+        bucket = (keys[0] >> np.uint64(64 - self._BITS)).astype(np.int64)
+        order = np.argsort(bucket, kind="stable")
+        counts = np.bincount(bucket, minlength=len(self.totals))
+        self.bounds.append(self.count + np.r_[0, np.cumsum(counts)])
+        self.totals += counts
+        self.runs += 1
+        for column, key in zip(self.columns, keys):
+            column.append(key[order])
+
+    def merge(self, outputs: list[_Column]) -> Iterator[np.ndarray]:
+        """Append every entry, sorted by all keys, to `outputs`; yields the sorted hashes of each range merged."""
+        buckets = len(self.totals)
+        ends = np.cumsum(self.totals)
+        edge = 0
+        while edge < buckets:
+            # The next range: the buckets that hold up to `_MERGE_ENTRIES` entries together (at least one bucket).
+            done = ends[edge - 1] if edge else 0
+            stop = min(buckets, max(edge + 1, int(np.searchsorted(ends, done + _MERGE_ENTRIES, side="right"))))
+            width = buckets + 1
+            spans = [(self.bounds.read(r * width + edge, r * width + edge + 1)[0],
+                      self.bounds.read(r * width + stop, r * width + stop + 1)[0]) for r in range(self.runs)]
+            at = np.cumsum([0] + [hi - lo for lo, hi in spans])
+            keys = [np.empty(at[-1], dtype=column.dtype) for column in self.columns]
+            for column, key in zip(self.columns, keys):
+                for (lo, hi), start, end in zip(spans, at[:-1], at[1:]):
+                    column.read(lo, hi, key[start:end])
+            order = np.lexsort(keys[::-1])
+            for out, key in zip(outputs[1:], keys[1:]):
+                out.append(key[order])
+            hashes = keys[0][order]
+            outputs[0].append(hashes)
+            yield hashes
+            edge = stop
+
+
+def build_index(settings: DecontaminationSettings, folder: str | Path | None = None) -> DecontaminationIndex:
+    """Read every eval set and hash its items; raises `EvalSetError` on any unreadable row.
+
+    The index is written to `folder` (as `save` does; when None, a temporary folder removed with the
+    index) and returned memory-mapped: the builder holds one batch of items, or one range of the sort,
+    at a time, so its memory does not grow with the eval sets.
+    """
+    if folder is None:
+        folder = tempfile.mkdtemp(prefix="gristmill-decontamination-")
+        try:
+            index = build_index(settings, folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        weakref.finalize(index, shutil.rmtree, folder, ignore_errors=True)
+        return index
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as scratch:
+        _build(settings, folder, Path(scratch))
+    return load_index(folder)
+
+
+def _build(settings: DecontaminationSettings, folder: Path, scratch: Path) -> None:
+    dtypes = {"items": np.uint32, "item_set": np.uint16, "item_ngrams": np.uint32, "id_bytes": np.uint8,
+              "id_offsets": np.int64, "seed_segments": np.uint32, "seed_positions": np.uint16,
+              "segment_words": np.uint64, "segment_offsets": np.int64, "segment_items": np.uint32}
+    out = {name: _Column(scratch / f"{name}.raw", dtypes.get(name, np.uint64))
+           for name in DecontaminationIndex._ARRAYS if name != "bitmap"}
+    grams = _Runs(scratch, "grams", [np.uint64, np.uint32])  # (hash, item)
+    seeds = _Runs(scratch, "seeds", [np.uint64, np.uint32, np.uint16])  # (hash, segment, position)
     lengths: set[int] = set()
     seed_lengths: set[int] = set()
     stats: dict[str, dict[str, int]] = {}
-    indexed = segments = 0  # items and near-match segments of the sets before
+    indexed = segments = id_end = word_end = 0  # items, near-match segments, id bytes and segment words so far
+    out["id_offsets"].append([0])
+    out["segment_offsets"].append([0])
     for set_no, eval_set in enumerate(settings.sets):
         n = eval_set.ngram or settings.ngram
-        ids: list[str] = []
-        found: dict[str, list[np.ndarray]] = defaultdict(list)
-        for batch in _iter_batches(eval_set, settings, ids):
+        counts = stats[eval_set.name] = dict.fromkeys(("items_read", "items_indexed", "items_too_short", "ngrams",
+                                                       "near_match_segments"), 0)
+        for batch in _iter_batches(eval_set, settings):
             entries = _batch_entries(batch, n, settings.near_match_min_words)
-            seed_lengths.update(entries.pop("seed_lengths").tolist())
-            entries["seed_segments"] += segments  # numbered across batches and sets
-            segments += len(entries["segment_lengths"])
-            for key, value in entries.items():
-                found[key].append(value)
+            seed_lengths.update(entries["seed_lengths"].tolist())
             lengths.update(min(n, s) for s in batch.sizes)
-        joined = {k: np.concatenate(v) for k, v in found.items()}
-        hashes, items = joined["hashes"], joined["items"]
-        order = np.lexsort((hashes, items))  # by item, then hash: repeats of one n-gram in one item are neighbours
-        hashes, items = hashes[order], items[order]
-        first = np.r_[True, (hashes[1:] != hashes[:-1]) | (items[1:] != items[:-1])][: len(order)]
-        hashes, items = hashes[first], items[first]
-        per_item = np.bincount(items, minlength=len(ids))
-        number = np.cumsum(per_item > 0) - 1 + indexed  # the indexed items, numbered across sets
-        kept = np.flatnonzero(per_item > 0)
-        parts["hashes"].append(hashes)
-        parts["items"].append(number[items])
-        parts["item_set"].append(np.full(len(kept), set_no))
-        parts["item_ngrams"].append(per_item[kept])
-        id_chunks.extend(ids[i].encode("utf-8") for i in kept.tolist())
-        for key in ("seed_hashes", "seed_segments", "seed_positions", "segment_words", "segment_lengths"):
-            parts[key].append(joined[key])
-        parts["segment_items"].append(number[joined["segment_items"]])
-        indexed += len(kept)
-        stats[eval_set.name] = {"items_read": len(ids), "items_indexed": len(kept), "items_too_short": len(ids) - len(kept),
-                                "ngrams": len(hashes), "near_match_segments": len(joined["segment_lengths"])}
-    cat = {k: np.concatenate(v) for k, v in parts.items()} if parts else defaultdict(lambda: _I64)
-    order = np.lexsort((cat["items"], cat["hashes"]))
-    seed_order = np.lexsort((cat["seed_positions"], cat["seed_segments"], cat["seed_hashes"]))
-    hashes, seed_hashes = cat["hashes"].astype(np.uint64)[order], cat["seed_hashes"].astype(np.uint64)[seed_order]
-    id_offsets = np.zeros(len(id_chunks) + 1, dtype=np.int64)
-    np.cumsum([len(c) for c in id_chunks], out=id_offsets[1:])
-    seg_offsets = np.zeros(len(cat["segment_lengths"]) + 1, dtype=np.int64)
-    np.cumsum(cat["segment_lengths"], out=seg_offsets[1:])
-    return DecontaminationIndex(
-        ngram=settings.ngram,
-        min_matches=settings.min_matches,
-        near_match_min_words=settings.near_match_min_words,
-        set_names=[s.name for s in settings.sets],
-        set_ngrams=[s.ngram or settings.ngram for s in settings.sets],
-        lengths=sorted(lengths, reverse=True),
-        seed_lengths=sorted(seed_lengths, reverse=True),
-        set_stats=stats,
-        hashes=hashes,
-        items=cat["items"].astype(np.uint32)[order],
-        bitmap=make_bitmap(np.concatenate([hashes, seed_hashes]), _bitmap_bits(len(hashes) + len(seed_hashes))),
-        item_set=cat["item_set"].astype(np.uint16),
-        item_ngrams=cat["item_ngrams"].astype(np.uint32),
-        id_bytes=np.frombuffer(b"".join(id_chunks), dtype=np.uint8).copy(),
-        id_offsets=id_offsets,
-        seed_hashes=seed_hashes,
-        seed_segments=cat["seed_segments"].astype(np.uint32)[seed_order],
-        seed_positions=cat["seed_positions"].astype(np.uint16)[seed_order],
-        segment_words=cat["segment_words"].astype(np.uint64),
-        segment_offsets=seg_offsets,
-        segment_items=cat["segment_items"].astype(np.uint32),
-    )
+            # Items lie wholly in one batch, so repeats of an n-gram in an item are found here: sorted by item, then hash.
+            hashes, items = entries["hashes"], entries["items"] - batch.first
+            order = np.lexsort((hashes, items))
+            hashes, items = hashes[order], items[order]
+            first = np.r_[True, (hashes[1:] != hashes[:-1]) | (items[1:] != items[:-1])][: len(order)]
+            hashes, items = hashes[first], items[first]
+            per_item = np.bincount(items, minlength=len(batch.ids))
+            number = np.cumsum(per_item > 0) - 1 + indexed  # the indexed items, numbered across batches and sets
+            kept = np.flatnonzero(per_item > 0)
+            grams.add(hashes, number[items].astype(np.uint32))
+            seeds.add(entries["seed_hashes"], (entries["seed_segments"] + segments).astype(np.uint32),
+                      entries["seed_positions"].astype(np.uint16))
+            out["item_set"].append(np.full(len(kept), set_no))
+            out["item_ngrams"].append(per_item[kept])
+            id_chunks = [batch.ids[i].encode("utf-8") for i in kept.tolist()]
+            out["id_bytes"].append(np.frombuffer(b"".join(id_chunks), dtype=np.uint8))
+            out["id_offsets"].append(id_end + np.cumsum([len(c) for c in id_chunks], dtype=np.int64))
+            id_end += sum(map(len, id_chunks))
+            out["segment_words"].append(entries["segment_words"])
+            out["segment_offsets"].append(word_end + np.cumsum(entries["segment_lengths"]))
+            word_end += int(entries["segment_lengths"].sum())
+            out["segment_items"].append(number[entries["segment_items"] - batch.first])
+            indexed += len(kept)
+            segments += len(entries["segment_lengths"])
+            counts["items_read"] += len(batch.ids)
+            counts["items_indexed"] += len(kept)
+            counts["items_too_short"] += len(batch.ids) - len(kept)
+            counts["ngrams"] += len(hashes)
+            counts["near_match_segments"] += len(entries["segment_lengths"])
+    bits = _bitmap_bits(grams.count + seeds.count)
+    bitmap = np.lib.format.open_memmap(folder / "bitmap.npy", mode="w+", dtype=np.uint8, shape=(1 << (bits - 3),))
+    for sorted_hashes in grams.merge([out["hashes"], out["items"]]):
+        _set_bits(bitmap, sorted_hashes, bits)
+    for sorted_hashes in seeds.merge([out["seed_hashes"], out["seed_segments"], out["seed_positions"]]):
+        _set_bits(bitmap, sorted_hashes, bits)
+    bitmap.flush()
+    del bitmap
+    for name, column in out.items():
+        column.save(folder / f"{name}.npy")
+    meta = {
+        "ngram": settings.ngram,
+        "min_matches": settings.min_matches,
+        "near_match_min_words": settings.near_match_min_words,
+        "set_names": [s.name for s in settings.sets],
+        "set_ngrams": [s.ngram or settings.ngram for s in settings.sets],
+        "lengths": sorted(lengths, reverse=True),
+        "seed_lengths": sorted(seed_lengths, reverse=True),
+        "set_stats": stats,
+    }
+    (folder / "index.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
 
 
 # --- the judge and the counters ----------------------------------------------

@@ -2,6 +2,7 @@
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -256,6 +257,38 @@ def test_index_is_deterministic_and_the_same_in_small_batches(tmp_path, monkeypa
     for k, matched in zip(range(25, 35), found):
         name, item = ("a", str(k)) if k < 30 else ("b", str(k - 30))
         assert item in matched.get(name, []), (k, matched)
+
+
+def test_saved_index_is_byte_identical_built_in_tiny_batches_and_sort_ranges(tmp_path, monkeypatch):
+    import gc
+
+    import quality.decontamination as decont
+
+    rng = random.Random(1)
+    vocab = [f"w{i}" for i in range(300)]
+    rows = [{"text": " ".join(rng.choice(vocab) for _ in range(rng.randrange(3, 50)))} for _ in range(120)]
+    rows[7]["text"] = rows[8]["text"]  # two items sharing every n-gram
+    a_path = write_jsonl(tmp_path / "a.jsonl", rows[:70])
+    b_path = write_jsonl(tmp_path / "b.jsonl", rows[70:])
+    s = DecontaminationSettings(sets=[{"name": "a", "path": a_path}, {"name": "b", "path": b_path, "ngram": 9}])
+    one = build_index(s, tmp_path / "one")
+    assert one.set_stats["a"]["items_too_short"] and len(one.seed_hashes)
+    monkeypatch.setattr(decont, "_BATCH_WORDS", 40)  # a batch every one to ten items: ~60 runs
+    monkeypatch.setattr(decont, "_MERGE_ENTRIES", 5)  # the runs merged a few entries at a time
+    build_index(s, tmp_path / "tiny")
+    in_memory = decont.DecontaminationIndex(**{name: np.array(value) if name in one._ARRAYS else value
+                                              for name, value in vars(one).items()})
+    in_memory.save(tmp_path / "np_save")  # every array written by np.save
+    temporary = build_index(s)
+    temporary.save(tmp_path / "copied")  # built in a temporary folder, saved as files
+    expected = {f.name: f.read_bytes() for f in (tmp_path / "one").iterdir()}
+    assert sorted(expected) == sorted([f"{name}.npy" for name in one._ARRAYS] + ["index.json"])  # no scratch left
+    for folder in ("tiny", "np_save", "copied"):
+        assert {f.name: f.read_bytes() for f in (tmp_path / folder).iterdir()} == expected, folder
+    built_in = Path(temporary.hashes.filename).parent
+    del temporary
+    gc.collect()
+    assert not built_in.exists()
 
 
 def test_window_hashes_by_prefix_sums_equal_gram_hashes():
