@@ -36,8 +36,8 @@ class DecontaminationStage(Stage):
         super().__init__(functools.partial(make_decontamination_judge, settings, self._index_dir))
 
     def build_index(self) -> None:
-        """Build the index from the eval sets and save it where the workers load it."""
-        build_index(self._settings).save(self._index_dir)
+        """Build the index from the eval sets straight into the folder the workers load it from."""
+        build_index(self._settings, self._index_dir)
 
     def rejected_counts(self, row: dict) -> dict | None:
         return rejection_counts(row["reason"], row["detail"])
