@@ -25,10 +25,11 @@
    shows whether training has flattened; the result is the mean +- sd over
    seeds at the last step.
 
-    .venv/bin/python benchmarks/ablation.py [--stage all|prepare|train] [--steps N] [--seeds K] [--workdir DIR]
+    .venv/bin/python benchmarks/ablation.py [--stage all|prepare|train] [--steps N] [--seeds K] [--parallel P] [--workdir DIR]
 
 `--stage prepare` stops after the datasets, tokenizer and tokens; `--stage train`
-trains on what an earlier `prepare` left in --workdir. CPU-sized (1 thread);
+trains on what an earlier `prepare` left in --workdir. CPU-sized (1 thread per
+training run, `--parallel` runs at a time);
 `--gpu` trains a 6-layer, 384-wide model with seq 512 on CUDA instead.
 """
 
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -44,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -225,7 +228,7 @@ def train_one(name: str, seed: int, work: Path, size: dict, steps: int, eval_eve
         "schedule": {"max_steps": steps, "warmup_steps": max(1, steps // 20)},
         "checkpoint": {"every": 0, "keep": 1},
         "eval": {"every": eval_every, "max_batches": size["eval_windows"] // size["batch_size"]},
-    }, name, model=TrainConfig)
+    }, name)
     shutil.rmtree(out_dir, ignore_errors=True)
     started = time.perf_counter()
     result = train(cfg)
@@ -235,6 +238,14 @@ def train_one(name: str, seed: int, work: Path, size: dict, steps: int, eval_eve
         "curve": {r["step"]: r["val_bpb"] for r in rows if "val_bpb" in r},
         "train_tokens": steps * size["seq_len"] * size["batch_size"], "wall_s": time.perf_counter() - started,
     }
+
+
+def _one_thread(gpu: bool) -> None:
+    """Each training process on CPU uses one thread (see benchmarks/RESULTS.md, Training: OpenMP spin-waiting on a shared CPU)."""
+    if not gpu:
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def summarize(results: dict[str, list[dict]]) -> dict:
@@ -256,14 +267,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="training steps for each model (default: the size's)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per training set")
     parser.add_argument("--eval-every", type=int, help="steps between held-out evaluations (default: steps / 4)")
+    parser.add_argument("--parallel", type=int, default=1, help="training runs at a time (each in its own process)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gristmill-ablation"), help="datasets, tokens, runs")
     args = parser.parse_args()
     size = SIZES["gpu" if args.gpu else "cpu"]
     steps = args.steps or size["steps"]
-    if not args.gpu:
-        import torch
-
-        torch.set_num_threads(1)  # see benchmarks/RESULTS.md, Training: OpenMP spin-waiting on a shared CPU
     print(f"machine: {machine()}; load average {os.getloadavg()}", flush=True)
     work = args.workdir
     started = time.perf_counter()
@@ -275,12 +283,18 @@ def main() -> None:
         return
 
     results: dict[str, list[dict]] = {name: [] for name in SETS}
-    for seed in range(args.seeds):
-        for name in SETS:
-            r = train_one(name, seed, work, size, steps, args.eval_every or max(1, steps // 4), args.gpu)
+    jobs = [(name, seed) for seed in range(args.seeds) for name in SETS]
+    train_args = (work, size, steps, args.eval_every or max(1, steps // 4), args.gpu)
+    # spawn, not fork: a forked child of a process that has started torch's thread pools can hang
+    with ProcessPoolExecutor(args.parallel, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread,
+                             initargs=(args.gpu,)) as pool:
+        futures = {job: pool.submit(train_one, *job, *train_args) for job in jobs}
+        for name, seed in jobs:
+            r = futures[name, seed].result()
             results[name].append(r)
             print(f"{name} seed {seed}: held-out bpb {r['val_bpb']:.4f} (curve {[round(v, 3) for v in r['curve'].values()]}), "
-                  f"train loss {r['train_loss']:.3f}, {r['train_tokens']} tokens in {r['wall_s']:.0f}s", flush=True)
+                  f"train loss {r['train_loss']:.3f}, {r['train_tokens']} tokens in {r['wall_s']:.0f}s; "
+                  f"load average {os.getloadavg()}", flush=True)
     summary = summarize(results)
     (work / "ablation.json").write_text(json.dumps({"size": size, "steps": steps, "results": results, "summary": summary}, indent=1))
     for name, s in summary.items():
