@@ -136,27 +136,26 @@ def instrumented() -> Timers:
 
 def instrument(timers: Timers) -> None:
     """Wrap the stages' work in timers (see the module docstring); class and module attributes, so every task sees them."""
-    from pipelines import curate, segments, sources, staging
+    from pipelines import curate, exact_dedup, near_dup, segments, sinks, sources, staging
     from pipelines.sidecars import SidecarWriter
 
     segments.read_unit = timers.wrap(READ, segments.read_unit)
     sources.extract_main_text = timers.wrap(HTML, sources.extract_main_text)
-    segments.text_key = timers.wrap("exact dedup: text hash", segments.text_key)
-    segments._Signer._sign = timers.wrap("near-dup: signatures", segments._Signer._sign)
+    exact_dedup.text_key = timers.wrap("exact dedup: text hash", exact_dedup.text_key)
+    near_dup.Signer._sign = timers.wrap("near-dup: signatures", near_dup.Signer._sign)
     segments.iter_rows = timers.wrap("staged files: read", segments.iter_rows)
     for cls, method in ((staging.RowWriter, "write"), (staging.RowWriter, "close"), (SidecarWriter, "write"), (SidecarWriter, "close")):
         setattr(cls, method, timers.wrap("staged files: write", getattr(cls, method)))
-    wrap_module(timers, sys.modules[curate.ExactDedup.__module__], "exact dedup: global")
-    wrap_module(timers, sys.modules[curate.NearDup.__module__], "near-dup: global")
-    wrap_module(timers, sys.modules[curate.WriteShards.__module__], "write shards")
+    wrap_module(timers, exact_dedup, "exact dedup: global")
+    wrap_module(timers, near_dup, "near-dup: global")
+    wrap_module(timers, sinks, "write shards")
     curate.Curate.expand = timers.wrap("Beam graph construction", curate.Curate.expand)
 
     setup = segments._UnitTask.setup
 
     def timed_setup(task):
         setup(task)
-        stages = task._stages[task.segment]
-        task._judges = [timers.wrap(stage.name, judge) for stage, judge in zip(stages, task._judges)]
+        task._steps = [(stage, judge if judge is None else timers.wrap(stage.name, judge)) for stage, judge in task._steps]
         if task._redact_text:
             task._redact_text = timers.wrap("pii: redact rejected rows", task._redact_text)
 
@@ -169,7 +168,7 @@ def floor(config, timers: Timers) -> tuple[dict, int, list[dict]]:
     import apache_beam as beam
 
     from pipelines import segments
-    from pipelines.language_stage import LanguageStage
+    from pipelines.language import LanguageStage
     from pipelines.normalize import NormalizeStage
     from pipelines.sources import expand_inputs, plan_units
 
@@ -229,7 +228,7 @@ def rules_profile(config, docs: list[dict]) -> None:
     import cProfile
     import pstats
 
-    from pipelines.quality_stage import QualityRulesStage
+    from pipelines.quality_rules import QualityRulesStage
 
     judge = QualityRulesStage(config.quality).make_judge()
     profiler = cProfile.Profile()

@@ -67,9 +67,9 @@ class _UnitTask(beam.DoFn):
         self._running = {stage.name for stage in self._counted}
         own = stages[self.segment]
         self._deciders = [stage for stage in own if stage.cross_document]
-        # Per document, in declared order: (a cross-document stage, None) applies its decision, (None, judge) judges.
-        steps = ((stage, None) if stage.cross_document else (None, stage.make_judge()) for stage in own)
-        self._steps = [(stage, judge) for stage, judge in steps if stage or judge]
+        # Per document, in declared order: (a cross-document stage, None) applies its decision, (stage, judge) judges.
+        steps = ((stage, None if stage.cross_document else stage.make_judge()) for stage in own)
+        self._steps = [(stage, judge) for stage, judge in steps if stage.cross_document or judge]
         later = SEGMENTS[SEGMENTS.index(self.segment) + 1 :]
         self._fed = [stage for stage in stages[later[0]] if stage.cross_document] if later else []
         if "pii" in self._running:
@@ -120,7 +120,7 @@ class _UnitTask(beam.DoFn):
 
     def _judge(self, doc: dict, row: int | None = None, appliers: dict | None = None):
         for stage, judge in self._steps:
-            if stage is not None:
+            if judge is None:
                 doc, rejection = appliers[stage.name].apply(row, dict(doc))
             else:
                 doc, rejection = judge(dict(doc))
