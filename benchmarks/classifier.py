@@ -33,6 +33,8 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType  # noqa: E402
 from resiliparse.extract.html2text import extract_plain_text  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from common import best_cpu_seconds  # noqa: E402
+
 from pipelines.html_text import extract_main_text  # noqa: E402
 from quality.classifier import QualityClassifier, train_classifier  # noqa: E402
 from quality.langid import LanguageIdentifier  # noqa: E402
@@ -79,16 +81,6 @@ def english(texts: list[str], lid: LanguageIdentifier) -> list[str]:
     return [t for t in texts if len(t.split()) >= MIN_WORDS and lid.predict(t)[0] == "en"]
 
 
-def docs_per_cpu_second(fn, docs: list[str], repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        for doc in docs:
-            fn(doc)
-        best = min(best, time.process_time() - start)
-    return len(docs) / best
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
@@ -112,8 +104,8 @@ def main() -> int:
             if name == "raw web":
                 scorer = QualityClassifier(report.output)
                 mean_chars = sum(map(len, negatives)) / len(negatives)
-                clf = docs_per_cpu_second(scorer.score, negatives)
-                lang = docs_per_cpu_second(lid.predict, negatives)
+                clf = len(negatives) / best_cpu_seconds(scorer.score, negatives)
+                lang = len(negatives) / best_cpu_seconds(lid.predict, negatives)
                 print(f"[{name}] scoring throughput on {len(negatives)} web docs (mean {mean_chars:.0f} chars): "
                       f"classifier {clf:,.0f} docs/s per core, language ID {lang:,.0f} docs/s per core "
                       f"(classifier/LID = {clf / lang:.2f})")

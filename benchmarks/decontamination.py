@@ -43,7 +43,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]
 
-from common import book_chunks, machine, require_corpora, run_measured  # noqa: E402
+from common import best_cpu_seconds, book_chunks, machine, require_corpora, run_measured  # noqa: E402
 from quality.decontamination import (  # noqa: E402
     DecontaminationSettings,
     build_index,
@@ -165,16 +165,6 @@ def evaluate(judge, planted, clean):
             misses.append(doc)
     false_positives = [(doc, r) for doc in clean if (r := judge(doc)[1]) is not None]
     return by_variant, by_length, misses, false_positives
-
-
-def timed(fn, docs, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        for doc in docs:
-            fn(doc)
-        best = min(best, time.process_time() - start)
-    return best
 
 
 def datatrove_comparison(sets, planted, clean, n: int, ours_judge) -> dict:
@@ -311,7 +301,7 @@ def main():
 
         q = QualityConfig()
         enabled = {f.name: getattr(q, f.name) for f in FAMILIES if getattr(q, f.name).enabled}
-        rules_cpu = timed(lambda d: apply_rules(d["text"], enabled, "en"), clean, args.repeat)
+        rules_cpu = best_cpu_seconds(lambda d: apply_rules(d["text"], enabled, "en"), clean, args.repeat)
         configs = {} if args.curate_only else {"13-grams and near matches (default)": {}, "13-grams only (near_match_min_words: null)":
                    {"near_match_min_words": None}, "8-grams only": {"ngram": 8, "near_match_min_words": None}}
         for label, overrides in configs.items():
@@ -343,7 +333,7 @@ def main():
             if not overrides:
                 judge13, planted13 = judge, planted
             if "ngram" not in overrides:
-                cpu = timed(judge, clean, args.repeat)
+                cpu = best_cpu_seconds(judge, clean, args.repeat)
                 print(f"\n  judge throughput (CPU s, best of {args.repeat}): {len(clean) / cpu:,.0f} docs/s, "
                       f"{mb / cpu:.1f} MB/s per core; / quality rules time = {cpu / rules_cpu:.3f}")
         print(f"\n## quality rule families on the same documents, same run: {len(clean) / rules_cpu:,.0f} docs/s, "
@@ -378,7 +368,7 @@ def main():
                 print(f"  {'with' if with_sets else 'without'} decontamination: " + ", ".join(
                     f"{r['wall_s']:.1f} s wall / {r['cpu_s']:.1f} s CPU (kept {r['kept']})" for r in runs[with_sets]))
             cpu = {w: min(r["cpu_s"] for r in runs[w]) for w in (False, True)}
-            judge_cpu = timed(make_decontamination_judge(DecontaminationSettings(sets=sets)), clean, args.repeat)
+            judge_cpu = best_cpu_seconds(make_decontamination_judge(DecontaminationSettings(sets=sets)), clean, args.repeat)
             print(f"  decontamination share of the run's CPU time (best runs): {(cpu[True] - cpu[False]) / cpu[True]:.3f}; "
                   f"judge CPU on the same documents / run CPU: {judge_cpu / cpu[True]:.3f}")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
