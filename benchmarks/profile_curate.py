@@ -32,7 +32,7 @@ judge in a plain loop, nothing written (language ID on every document, also on t
 exact dedup would remove): the work no curate of this input can avoid. Each stage's
 "x floor" is its CPU time over the floor's.
 
-    .venv/bin/python benchmarks/profile_curate.py [--input jsonl web] [--mb 100] [--workdir DIR]
+    .venv/bin/python benchmarks/profile_curate.py [--input jsonl web] [--mb 100] [--workdir DIR] [--recipe vs_datatrove]
 """
 
 from __future__ import annotations
@@ -189,14 +189,17 @@ def floor(config, timers: Timers) -> tuple[dict, int, list[dict]]:
     return timers.take(), docs, judged
 
 
-def profile(name: str, inputs: list[str], out: Path, timers: Timers) -> None:
+def profile(name: str, inputs: list[str], out: Path, timers: Timers, recipe: str) -> None:
     from pipelines.config import CurateConfig
     from pipelines.curate import run_curate
 
-    config = CurateConfig.parse(
-        {"inputs": inputs, "output": {"dir": str(out)}, "runner": {"direct_running_mode": "in_memory", "direct_num_workers": 1}},
-        f"profile_curate:{name}",
-    )
+    data = {"inputs": inputs, "output": {"dir": str(out)}}
+    if recipe == "vs_datatrove":
+        from vs_datatrove import gristmill_config
+
+        data = gristmill_config(inputs[0], out, 1, "in_memory") | {"inputs": inputs}
+    data["runner"] = {"direct_running_mode": "in_memory", "direct_num_workers": 1}
+    config = CurateConfig.parse(data, f"profile_curate:{name}:{recipe}")
     print(f"\n## {name}: {', '.join(inputs)}")
     print(f"load average at the start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     floor_own, docs, judged = floor(config, timers)
@@ -264,6 +267,9 @@ def main() -> int:
     parser.add_argument("--input", nargs="+", choices=("jsonl", "web"), default=["jsonl", "web"])
     parser.add_argument("--mb", type=float, default=100, help="size of the JSONL input (as vs_datatrove.py --mb)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gristmill-vs-datatrove"), help="input cache and outputs")
+    parser.add_argument("--recipe", choices=("default", "vs_datatrove"), default="default",
+                        help="the default curate config, or the one vs_datatrove.py gives gristmill (its rules; "
+                             "normalize, PII and bias off)")
     args = parser.parse_args()
     corpora = require_corpora()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -274,10 +280,10 @@ def main() -> int:
             from vs_datatrove import build_input
 
             folder, _ = build_input(corpora, args.workdir, args.mb)
-            profile(f"jsonl ({args.mb:g} MB)", [str(folder)], args.workdir / "profile-jsonl-out", timers)
+            profile(f"jsonl ({args.mb:g} MB)", [str(folder)], args.workdir / "profile-jsonl-out", timers, args.recipe)
         else:
             web = corpora / "web"
-            profile("web (HTML pages and WARC files)", [str(web / "html"), str(web / "warc")], args.workdir / "profile-web-out", timers)
+            profile("web (HTML pages and WARC files)", [str(web / "html"), str(web / "warc")], args.workdir / "profile-web-out", timers, args.recipe)
     return 0
 
 

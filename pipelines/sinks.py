@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from pipelines.schema import data_schema, rejected_schema
 from gristmill.files import atomic_write
-from pipelines.staging import iter_lines, iter_rows, write_parquet
+from pipelines.staging import iter_lines, iter_tables, write_parquet
 
 # For each output directory: the segments' files it gathers, in order, and its suffix.
 OUTPUTS = {
@@ -88,7 +88,7 @@ class _WriteShard(beam.DoFn):
         if suffix == "jsonl":
             atomic_write(url, b"".join(line for piece in pieces for line in iter_lines(*piece)))
             return
-        write_parquet(url, (row for piece in pieces for row in iter_rows(*piece)), schema_of(kind))
+        write_parquet(url, (table for piece in pieces for table in iter_tables(*piece)), schema_of(kind))
 
 
 class WriteShards(beam.PTransform):

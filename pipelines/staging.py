@@ -22,7 +22,9 @@ from contextlib import ExitStack
 from typing import Iterable, Iterator
 
 import fsspec
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gristmill.files import atomic_open, atomic_write
@@ -55,14 +57,19 @@ def exists(url: str) -> bool:
 
 
 class RowWriter:
-    """Streams dict rows into one Parquet file, row group by row group; the file is whole or absent.
+    """Streams rows into one Parquet file, row group by row group; the file is whole or absent.
 
-    Nothing is written for zero rows: readers treat a missing file as empty.
+    Rows come as dicts (`write`) or as tables of this schema (`write_table`, which
+    copies staged rows without turning them into Python objects); either way a row
+    group closes at the same rows. Nothing is written for zero rows: readers treat
+    a missing file as empty.
     """
 
     def __init__(self, url: str, schema: pa.Schema):
         self.url, self._schema = url, schema
-        self._buffer: list[dict] = []
+        self._rows: list[dict] = []
+        self._tables: list[pa.Table] = []
+        self._buffered_rows = 0
         self._buffered_bytes = 0
         self._writer = None
         self._file = ExitStack()
@@ -70,22 +77,49 @@ class RowWriter:
         self.bytes = 0
 
     def write(self, row: dict) -> None:
-        size = text_bytes(row)
-        self._buffer.append(row)
+        self._add(1, text_bytes(row))
+        self._rows.append(row)
+        self._flush_if_full()
+
+    def write_table(self, table: pa.Table) -> None:
+        sizes = pc.binary_length(table["text"]).to_numpy(zero_copy_only=False)
+        self._hold_rows()
+        start = 0
+        while start < len(table):
+            room = ROW_GROUP_ROWS - self._buffered_rows
+            running = np.cumsum(sizes[start : start + room]) + self._buffered_bytes
+            take = min(int(np.searchsorted(running, ROW_GROUP_BYTES)) + 1, len(running))
+            self._add(take, int(sizes[start : start + take].sum()))
+            self._tables.append(table.slice(start, take))
+            start += take
+            self._flush_if_full()
+
+    def _add(self, rows: int, size: int) -> None:
+        self._buffered_rows += rows
         self._buffered_bytes += size
-        self.rows += 1
+        self.rows += rows
         self.bytes += size
-        if len(self._buffer) >= ROW_GROUP_ROWS or self._buffered_bytes >= ROW_GROUP_BYTES:
+
+    def _hold_rows(self) -> None:
+        """Pending dict rows become a table, so the row order holds when tables follow."""
+        if self._rows:
+            self._tables.append(to_table(self._rows, self._schema))
+            self._rows = []
+
+    def _flush_if_full(self) -> None:
+        if self._buffered_rows >= ROW_GROUP_ROWS or self._buffered_bytes >= ROW_GROUP_BYTES:
             self._flush()
 
     def _flush(self) -> None:
-        if not self._buffer:
+        if not self._buffered_rows:
             return
         if self._writer is None:
             handle = self._file.enter_context(atomic_open(self.url))
             self._writer = pq.ParquetWriter(handle, self._schema, **PARQUET_OPTIONS)
-        self._writer.write_table(to_table(self._buffer, self._schema), row_group_size=len(self._buffer))
-        self._buffer, self._buffered_bytes = [], 0
+        self._hold_rows()
+        group = self._tables[0] if len(self._tables) == 1 else pa.concat_tables(self._tables)
+        self._writer.write_table(group, row_group_size=len(group))
+        self._tables, self._buffered_rows, self._buffered_bytes = [], 0, 0
 
     def close(self) -> dict:
         """Finish the file; returns {"rows", "bytes"} (bytes of text)."""
@@ -96,11 +130,11 @@ class RowWriter:
         return {"rows": self.rows, "bytes": self.bytes}
 
 
-def write_parquet(url: str, rows: Iterable[dict], schema: pa.Schema) -> dict:
-    """All `rows` into one Parquet file by streaming; a file with no rows when there are none."""
+def write_parquet(url: str, rows: Iterable[dict] | Iterable[pa.Table], schema: pa.Schema) -> dict:
+    """All `rows` (dicts, or tables of `schema`) into one Parquet file by streaming; a file with no rows when there are none."""
     writer = RowWriter(url, schema)
-    for row in rows:
-        writer.write(row)
+    for item in rows:
+        writer.write_table(item) if isinstance(item, pa.Table) else writer.write(item)
     stats = writer.close()
     if not stats["rows"]:
         atomic_write(url, lambda handle: pq.write_table(to_table([], schema), handle, **PARQUET_OPTIONS))
@@ -111,8 +145,8 @@ def json_lines(records: Iterable[dict]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records).encode("utf-8")
 
 
-def iter_rows(url: str, start: int = 0, stop: int | None = None) -> Iterator[dict]:
-    """Rows [start, stop) of a row file written by RowWriter, streamed a row group at a time."""
+def iter_tables(url: str, start: int = 0, stop: int | None = None) -> Iterator[pa.Table]:
+    """Rows [start, stop) of a row file written by RowWriter, as one table per row group."""
     fs, path = fsspec.core.url_to_fs(url)
     if not fs.exists(path):
         return
@@ -124,10 +158,15 @@ def iter_rows(url: str, start: int = 0, stop: int | None = None) -> Iterator[dic
             if stop is not None and first >= stop:
                 break
             if first + n > start:
-                rows = reader.read_row_group(group).to_pylist()
                 lo, hi = max(start - first, 0), n if stop is None else min(stop - first, n)
-                yield from rows[lo:hi]
+                yield reader.read_row_group(group).slice(lo, hi - lo)
             first += n
+
+
+def iter_rows(url: str, start: int = 0, stop: int | None = None) -> Iterator[dict]:
+    """Rows [start, stop) of a row file written by RowWriter, streamed a row group at a time."""
+    for table in iter_tables(url, start, stop):
+        yield from table.to_pylist()
 
 
 class LineWriter:
