@@ -181,3 +181,17 @@ def test_densified_estimate_is_unbiased_over_seeds(n, shift):
     binomial = np.sqrt(true * (1 - true) / 64)
     assert abs(estimates.mean() - true) < 3.5 * 1.5 * binomial / np.sqrt(400)
     assert estimates.std() < (1.1 if n >= 64 else 1.6) * binomial
+
+
+def test_a_text_longer_than_one_batch_hashes_like_a_short_one():
+    """A text over the batch size (its own prefix tables) gives the same shingle hashes as short texts do."""
+    from pipelines.minhash import _BATCH_CODE_POINTS
+
+    long = (PINNED_TEXT + " ") * (_BATCH_CODE_POINTS // len(PINNED_TEXT) + 10)
+    short = (PINNED_TEXT + " ") * 3
+    assert len(long) > _BATCH_CODE_POINTS
+    long_hashes, short_hashes = shingle_hashes(long), shingle_hashes(short)
+    assert np.array_equal(long_hashes[: len(short_hashes)], short_hashes)
+    assert set(long_hashes.tolist()) == set(short_hashes.tolist())
+    hasher = MinHasher(num_perm=64, seed=5)
+    assert np.array_equal(hasher.signatures([long])[0], hasher.signatures(["a b", long, short])[1])
