@@ -9,8 +9,9 @@ the same shingles (lower-cased `\\w+` words, 5-grams), at 128 and 256 permutatio
 - rensa `RMinHash` and `CMinHash` (Rust): the 5-gram shingle strings built in Python, as rensa's
   users do (rensa hashes strings itself), then `update(shingles)` and `digest()` per document;
   CMinHash also through its batch call `digests_from_token_sets`.
-- rensa `digest_matrix_from_flat_token_hashes`: rensa's permutation step on gristmill's own numpy
-  shingle hashes (`shingle_hashes`), i.e. what rensa's core adds once shingles are hashed.
+- rensa `digest_matrix_from_flat_token_hashes`: rensa's permutation step (num_perm hash functions
+  over every shingle) on gristmill's own numpy shingle hashes (`batch_shingle_hashes`, batches of
+  512), i.e. rensa's core in place of gristmill's one permutation hashing.
 - datasketch `MinHash.bulk` (byte-string shingles built in Python).
 
 Every peer times the whole path from text to signature. Passes alternate between peers and the
@@ -30,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import machine, require_corpora  # noqa: E402
 from benchmarks.near_dup_data import base_documents  # noqa: E402
-from pipelines.minhash import MinHasher, shingle_hashes  # noqa: E402
+from pipelines.minhash import MinHasher, batch_shingle_hashes  # noqa: E402
 
 _WORD = re.compile(r"\w+")
 NGRAM = 5
@@ -69,9 +70,10 @@ def peers(num_perm: int) -> dict:
 
     def rensa_r_on_our_hashes(texts):
         for i in range(0, len(texts), 512):
-            hashes = [shingle_hashes(t, "word", NGRAM) for t in texts[i : i + 512]]
-            offsets = np.cumsum([0] + [len(h) for h in hashes], dtype=np.uint64)
-            rensa.RMinHash.digest_matrix_from_flat_token_hashes(np.concatenate(hashes), offsets, num_perm, 42)
+            batch = texts[i : i + 512]
+            hashes, doc = batch_shingle_hashes(batch, "word", NGRAM)
+            offsets = np.concatenate(([0], np.cumsum(np.bincount(doc, minlength=len(batch))))).astype(np.uint64)
+            rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, num_perm, 42)
 
     def datasketch_bulk(texts):
         MinHash.bulk(([s.encode() for s in shingle_strings(t)] for t in texts), num_perm=num_perm)

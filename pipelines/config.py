@@ -80,8 +80,8 @@ class NearDupConfig(Section):
     enabled: bool = True
     shingle: Literal["word", "char"] = Field(default="word", description="word n-grams or character n-grams")
     ngram: int = Field(default=5, ge=1, le=64, description="tokens (or characters) per shingle")
-    num_perm: int = Field(default=256, ge=16, le=1024, description="hash functions per signature")
-    seed: int = Field(default=42, ge=0, description="seed of the hash functions")
+    num_perm: int = Field(default=256, ge=16, le=1024, description="values per signature (one permutation hashing bins)")
+    seed: int = Field(default=42, ge=0, description="seed of the shingle hash key and the bins' probe orders")
     threshold: float = Field(default=0.8, gt=0.0, lt=1.0, description="Jaccard similarity that makes a near-duplicate")
     bands: int | None = Field(default=None, ge=1, description="LSH bands; default derived from threshold")
     rows: int | None = Field(default=None, ge=1, description="rows per band; default derived from threshold")

@@ -6,24 +6,41 @@ shingles are runs of `ngram` characters after whitespace is collapsed to one
 space. A document with fewer than `ngram` tokens has no shingle and no
 signature: it is never a candidate duplicate.
 
-Shingle hashes (64-bit). Each token gets xxh3_64 of its UTF-8 bytes; a
-shingle's hash folds its token hashes in order, h = (h * K) ^ t, with the odd
-constant K = 0x9E3779B97F4A7C15 (all arithmetic mod 2^64). Hashing tokens
-once and folding them with numpy is about twice as fast as hashing every
-joined shingle string, with the same 64-bit collision behaviour.
+Everything is computed for a whole batch of documents at once, with numpy
+over the batch's code points, and no Python call per word: at ~320 words a
+document, one Python call per word (a regex match, an xxh3 call) alone costs
+more than the whole budget (twice rensa's docs/s, see benchmarks/RESULTS.md).
 
-Permutations ("multiply-add-shift", Dietzfelbinger et al. 1997): for each of
-`num_perm` functions, a_i (odd) and b_i are 64-bit integers drawn from numpy's
-PCG64 seeded with `seed`; h_i(x) = ((a_i * x + b_i) mod 2^64) >> 32. The
-signature keeps, per function, the minimum over the document's shingles, as
-uint32. We use this instead of the Mersenne-prime scheme (a*x + b mod 2^61-1):
-with 64-bit x that scheme needs 128-bit products numpy does not have (datasketch's
-legacy scheme lets them wrap), and the affine mod-2^64 form costs one multiply and
-one add per value, which is what makes batches fast.
+Shingle hashes (64-bit, all arithmetic mod 2^64). The batch's lower-cased texts
+are one array of code points; `\\w` is a lookup table over all code points,
+built once from the `re` module itself, so the tokens are exactly
+`re.findall(r"\\w+", text.lower())`. A token c_0..c_{L-1} gets the polynomial
+sum c_k P^k (P = 0x9E3779B97F4A7C15), read off prefix sums of c_k P^k times
+P^-s (P is odd, so invertible), then the murmur3 finaliser fmix64; a word
+shingle folds its token hashes in order, h = (h * P) ^ t, a character shingle
+is the polynomial of its `ngram` code points. The shingle hash is
+fmix64(h + key), key drawn from numpy's PCG64(`seed`).
+
+Signature: one permutation hashing with optimal densification (Li, Owen &
+Zhang 2012; Shrivastava 2017), O(shingles + num_perm) per document instead
+of the O(shingles x num_perm) of `num_perm` independent hash functions. The
+high 32 bits of a shingle hash pick one of `num_perm` bins (multiply-shift
+range reduction), the low 32 bits are its value; a bin keeps the minimum value
+of its shingles. An empty bin j copies the value of the first non-empty bin in
+its probe sequence, a fixed random permutation of the bins (PCG64(`seed`)),
+the same for every document. Two documents' signatures agree at position j
+exactly when the first bin of j's sequence (j first) that is non-empty for
+the union of their shingle sets has its minimum in the intersection, which
+happens with probability Jaccard: the fraction of agreeing positions stays an
+unbiased estimate, and bands of it stay LSH keys. Against independent
+permutations the estimate's variance is slightly higher when a document has
+fewer shingles than bins (tests/test_minhash.py bounds it; the near-dup
+accuracy is in benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal, Sequence
@@ -31,54 +48,108 @@ from typing import Literal, Sequence
 import numpy as np
 import xxhash
 
-HASH_SCHEME = "xxh3_64 tokens folded (h*K)^t, K=0x9E3779B97F4A7C15; h_i(x)=((a_i*x+b_i) mod 2^64)>>32, a_i odd, PCG64(seed)"
-
-_WORD = re.compile(r"\w+")
-_FOLD = np.uint64(0x9E3779B97F4A7C15)
-_SHIFT = np.uint64(32)
-# Values per block in the permutation step (shingles x num_perm uint64): 256 KB stays in
-# L2 cache; measured 2.5x faster than 8 MB blocks at num_perm 256.
-_BLOCK_VALUES = 1 << 15
+HASH_SCHEME = (
+    "oph-densified-v1: tokens sum c_k*P^k mod 2^64 then fmix64, word shingles folded (h*P)^t, "
+    "char shingles sum c_k*P^k; fmix64(h+key); bin=(hi32*num_perm)>>32, value=lo32, min per bin; "
+    "empty bins copy the first non-empty bin of a per-bin permutation; P=0x9E3779B97F4A7C15, key and permutations PCG64(seed)"
+)
 
 Shingle = Literal["word", "char"]
 
+_P = np.uint64(0x9E3779B97F4A7C15)
+_P_INVERSE = np.uint64(pow(0x9E3779B97F4A7C15, -1, 2**64))
+_FMIX = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
+_LOW32 = np.uint64(0xFFFFFFFF)
+_EMPTY = np.uint64(1 << 32)  # above every 32-bit value: marks an empty bin
+_U32 = np.uint64(32)
+_U33 = np.uint64(33)
+# Code points per batch: the prefix-power tables cover it and its arrays (8 bytes a code
+# point) stay near the L2 cache; longer documents get their own batch and tables.
+_BATCH_CODE_POINTS = 1 << 17
 
-def _token_hashes(text: str, shingle: Shingle) -> np.ndarray:
-    text = text.lower()
+
+@functools.cache
+def _word_characters() -> np.ndarray:
+    """A bool per code point: True where `re`'s `\\w` matches it (built from `re` itself, ~30 ms)."""
+    code_points = np.arange(0x110000, dtype=np.uint32)
+    code_points[0xD800:0xE000] = 0x20  # surrogates cannot be encoded; they are no word characters
+    table = np.zeros(0x110000, dtype=bool)
+    for match in re.finditer(r"\w+", code_points.tobytes().decode("utf-32-le")):
+        table[match.start() : match.end()] = True
+    return table
+
+
+def _powers(base: np.uint64, count: int) -> np.ndarray:
+    """base^0 .. base^(count-1) mod 2^64."""
+    out = np.full(count, base, dtype=np.uint64)
+    out[0] = 1
+    return np.cumprod(out, out=out)
+
+
+_POWERS = _powers(_P, _BATCH_CODE_POINTS + 1)
+_INVERSE_POWERS = _powers(_P_INVERSE, _BATCH_CODE_POINTS + 1)
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    """murmur3's 64-bit finaliser, in place (a bijection that spreads every bit)."""
+    h ^= h >> _U33
+    h *= _FMIX[0]
+    h ^= h >> _U33
+    h *= _FMIX[1]
+    h ^= h >> _U33
+    return h
+
+
+def _span_polynomials(code_points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """sum_k c[s + k] P^k over each span [s, e) of the code points, from one prefix sum."""
+    n = len(code_points)
+    powers, inverse = (_POWERS, _INVERSE_POWERS) if n <= _BATCH_CODE_POINTS else (_powers(_P, n + 1), _powers(_P_INVERSE, n + 1))
+    prefix = np.zeros(n + 1, dtype=np.uint64)
+    np.multiply(code_points, powers[:n], out=prefix[1:])
+    np.cumsum(prefix, out=prefix)
+    return (prefix[ends] - prefix[starts]) * inverse[starts]
+
+
+def batch_shingle_hashes(texts: Sequence[str], shingle: Shingle, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """The unkeyed 64-bit hashes of the texts' shingles, concatenated, and the index of each one's text."""
     if shingle == "word":
-        tokens = _WORD.findall(text)
-        hashes = np.fromiter((xxhash.xxh3_64_intdigest(t.encode()) for t in tokens), np.uint64, len(tokens))
-        return hashes
-    codepoints = np.frombuffer(" ".join(text.split()).encode("utf-32-le"), dtype=np.uint32)
-    unique, inverse = np.unique(codepoints, return_inverse=True)
-    table = np.fromiter((xxhash.xxh3_64_intdigest(chr(c).encode()) for c in unique), np.uint64, len(unique))
-    return table[inverse]
+        texts = [t.lower() for t in texts]
+    else:
+        texts = [" ".join(t.lower().split()) for t in texts]
+    # The texts one after the other, each followed by a space (no word character); text_of: each code point's text.
+    lengths = np.fromiter((len(t) + 1 for t in texts), np.int64, len(texts))
+    code_points = np.frombuffer((" ".join(texts) + " ").encode("utf-32-le"), dtype=np.uint32)
+    text_of = np.repeat(np.arange(len(texts)), lengths)
+    if shingle == "char":
+        first = np.flatnonzero(text_of[:-ngram] == text_of[ngram:])  # the window's last code point is no separator
+        return _span_polynomials(code_points, first, first + ngram), text_of[first]
+    # Words are the runs of word characters; the text starts a run or follows a separator, and ends with one.
+    word = _word_characters()[code_points]
+    changes = np.flatnonzero(word[1:] != word[:-1]) + 1
+    if len(word) and word[0]:
+        changes = np.concatenate(([0], changes))
+    token_starts, token_ends = changes[0::2], changes[1::2]
+    tokens = _fmix64(_span_polynomials(code_points, token_starts, token_ends))
+    count = len(tokens) - ngram + 1
+    if count <= 0:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    doc = text_of[token_starts]
+    inside = doc[:count] == doc[ngram - 1 :]
+    folded = tokens[:count].copy()
+    for j in range(1, ngram):
+        folded *= _P
+        folded ^= tokens[j : j + count]
+    return folded[inside], doc[:count][inside]
 
 
 def shingle_hashes(text: str, shingle: Shingle = "word", ngram: int = 5) -> np.ndarray:
-    """The 64-bit hashes of the document's shingles (may repeat); empty when it is shorter than one shingle."""
-    tokens = _token_hashes(text, shingle)
-    count = len(tokens) - ngram + 1
-    if count <= 0:
-        return np.empty(0, dtype=np.uint64)
-    folded = tokens[:count].copy()
-    for j in range(1, ngram):
-        folded *= _FOLD
-        folded ^= tokens[j : j + count]
-    return folded
-
-
-def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The (a, b) parameters of the `num_perm` hash functions; a is odd."""
-    rng = np.random.Generator(np.random.PCG64(seed))
-    a = rng.integers(0, 2**64, num_perm, dtype=np.uint64, endpoint=False) | np.uint64(1)
-    b = rng.integers(0, 2**64, num_perm, dtype=np.uint64, endpoint=False)
-    return a, b
+    """The (unkeyed) 64-bit hashes of the document's shingles (may repeat); empty when it is shorter than one shingle."""
+    return batch_shingle_hashes([text], shingle, ngram)[0]
 
 
 @dataclass(frozen=True)
 class MinHasher:
-    """Computes signatures for batches of texts with fixed shingling and permutations."""
+    """Computes signatures for batches of texts with fixed shingling, key and bin probe sequences."""
 
     num_perm: int = 256
     seed: int = 42
@@ -86,54 +157,60 @@ class MinHasher:
     ngram: int = 5
 
     def __post_init__(self):
-        a, b = permutations(self.num_perm, self.seed)
-        object.__setattr__(self, "_a", a)
-        object.__setattr__(self, "_b", b)
+        rng = np.random.Generator(np.random.PCG64(self.seed))
+        key = rng.integers(0, 2**64, dtype=np.uint64, endpoint=False)
+        # probes[t, j]: the t-th bin that empty bin j copies from, if non-empty (each column a permutation).
+        probes = rng.permuted(np.tile(np.arange(self.num_perm, dtype=np.int32)[:, None], (1, self.num_perm)), axis=0)
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_probes", probes)
 
     def signatures(self, texts: Sequence[str]) -> list[np.ndarray | None]:
         """One uint32 signature of length num_perm per text, or None for a text shorter than one shingle."""
-        hashes = [shingle_hashes(t, self.shingle, self.ngram) for t in texts]
-        out: list[np.ndarray | None] = [None] * len(texts)
-        block = max(1, _BLOCK_VALUES // self.num_perm)
-        group: list[int] = []
-        size = 0
-        for i, h in enumerate(hashes):
-            if len(h) == 0:
-                continue
-            if len(h) >= block:
-                out[i] = self._one(h, block)
-                continue
-            if size + len(h) > block:
-                self._many(hashes, group, out)
-                group, size = [], 0
-            group.append(i)
-            size += len(h)
-        self._many(hashes, group, out)
-        return out
+        out: list[np.ndarray | None] = []
+        batch, size = [], 0
+        for text in texts:
+            if batch and size + len(text) > _BATCH_CODE_POINTS:
+                out += self._batch(batch)
+                batch, size = [], 0
+            batch.append(text)
+            size += len(text) + 1
+        return out + self._batch(batch)
 
-    def _one(self, h: np.ndarray, block: int) -> np.ndarray:
-        """The signature of one long document, computed block by block."""
-        low = None
-        for start in range(0, len(h), block):
-            values = np.multiply.outer(h[start : start + block], self._a)
-            values += self._b
-            part = values.min(axis=0)
-            low = part if low is None else np.minimum(low, part)
-        return (low >> _SHIFT).astype(np.uint32)
+    def _batch(self, texts: list[str]) -> list[np.ndarray | None]:
+        if not texts:
+            return []
+        k = self.num_perm
+        hashes, doc = batch_shingle_hashes(texts, self.shingle, self.ngram)
+        hashes = _fmix64(hashes + self._key)
+        bins = ((hashes >> _U32) * np.uint64(k)) >> _U32
+        bins += doc.astype(np.uint64) * np.uint64(k)
+        lows = np.full(len(texts) * k, _EMPTY, dtype=np.uint64)
+        np.minimum.at(lows, bins.astype(np.intp), hashes & _LOW32)
+        signed = np.zeros(len(texts), dtype=bool)
+        signed[doc] = True
+        signatures = self._densified(lows, signed).reshape(len(texts), k)
+        return [signatures[i] if signed[i] else None for i in range(len(texts))]
 
-    def _many(self, hashes: list[np.ndarray], group: list[int], out: list) -> None:
-        """Signatures of several short documents in one (shingles x num_perm) block."""
-        if not group:
-            return
-        parts = [hashes[i] for i in group]
-        starts = np.cumsum([0] + [len(p) for p in parts[:-1]])
-        values = np.multiply.outer(np.concatenate(parts), self._a)
-        values += self._b
-        lows = np.minimum.reduceat(values, starts, axis=0)
-        lows >>= _SHIFT
-        lows = lows.astype(np.uint32)
-        for row, i in enumerate(group):
-            out[i] = lows[row]
+    def _densified(self, lows: np.ndarray, signed: np.ndarray) -> np.ndarray:
+        """Each empty bin of a signed document gets the value of the first non-empty bin in its probe sequence."""
+        k = self.num_perm
+        out = lows.copy()
+        empty = np.flatnonzero(lows == _EMPTY)
+        empty = empty[signed[empty // k]]
+        row, column = np.divmod(empty, k)
+        base = row * k
+        start, width = 0, 4
+        while len(empty):
+            candidates = self._probes[start : start + width, column] + base  # (width, cells)
+            values = lows[candidates]
+            found = values != _EMPTY
+            first = found.argmax(axis=0)
+            cells = np.arange(len(empty))
+            hit = found[first, cells]
+            out[empty[hit]] = values[first[hit], cells[hit]]
+            empty, column, base = empty[~hit], column[~hit], base[~hit]
+            start, width = start + width, width * 4
+        return out.astype(np.uint32)
 
 
 def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:

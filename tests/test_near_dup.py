@@ -9,7 +9,7 @@ import pytest
 
 from near_dup_support import read_jsonl, run_stages, write_jsonl
 from pipelines.config import NearDupConfig
-from pipelines.minhash import MinHasher, estimated_jaccard
+from pipelines.minhash import HASH_SCHEME, MinHasher, estimated_jaccard
 from pipelines.near_dup import CheckLabels, ConnectedComponents, chain_or_star, lsh_shape
 from pipelines.union_find import component_roots
 
@@ -122,7 +122,7 @@ def test_manifest_section(default_runs):
     config = NearDupConfig()
     assert (section["bands"], section["rows"]) == lsh_shape(config)
     assert section["seed"] == config.seed and section["num_perm"] == config.num_perm
-    assert "xxh3_64" in section["hash_scheme"]
+    assert section["hash_scheme"] == HASH_SCHEME
     stats = section["stats"]
     assert stats["clusters"] == 2
     assert stats["docs_in_clusters"] == 43
