@@ -105,8 +105,9 @@ def test_reach_holds_at_the_extremes(pattern, trigger, sample):
     assert all(b - a - 1 <= reach.gap for a, b in zip(positions, positions[1:]))
 
 
-def test_digit_runs_are_re_digit_runs():
-    text = "a1 ٣٤x０7\U0001d7ce.¹²³ 12:30 𝟘𝟙" * 3
+@pytest.mark.parametrize("copies", [1, 40])  # short texts go to `re`, long ones to numpy
+def test_digit_runs_are_re_digit_runs(copies):
+    text = "a1 ٣٤x０7\U0001d7ce.¹²³ 12:30 𝟘𝟙 \ud800 " * copies
     assert d._digit_runs(text) == [m.span() for m in re.finditer(r"\d+", text)]
     assert d._colon_runs("a::b:c:::") == [(1, 3), (4, 5), (6, 9)]
 
@@ -196,7 +197,8 @@ def assert_same_matches(text):
     where = d.Windows(text)
     for pattern, trigger, reach in WINDOWED:
         assert [m.span() for m in where.around(pattern, trigger, reach)] == [m.span() for m in pattern.finditer(text)]
-    assert [m.span() for m in where.after(d._EMAIL, "@", d._EMAIL_LOCAL_MAX)] == [m.span() for m in d._EMAIL.finditer(text)]
+    emails = where.after(d._EMAIL, d._first_email_at(text), d._EMAIL_LOCAL_MAX)
+    assert [m.span() for m in emails] == [m.span() for m in d._EMAIL.finditer(text)]
     known = where.at(s._KNOWN_FORMATS, s._known_format_starts(text))
     assert [m.span() for m in known] == [m.span() for m in s._KNOWN_FORMATS.finditer(text)]
     keyword = where.at(s._KEYWORD_VALUE, s._keyword_starts(text))
@@ -221,6 +223,8 @@ def assert_same_matches(text):
         "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8 github_pat_" + "A1b2C3d4E5f6G7h8I9j0K1",
         # an email whose local part has the longest length allowed
         "b" * 64 + "@example.com " + "a" * 70 + "@example.com",
+        # "@" that no email can hold, before one that can
+        "a @-@ b @ c @@ d@ @e x@-y é@b " + "c" * 64 + "@example.com",
         # a key word inside the value of the match before: finditer goes on after that match
         "password=token=Xk9#mP2$vL8qR and secret: api_key=Zq8#kP3$wM9rT",
     ],
