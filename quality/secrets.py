@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from typing import Iterator
 
 from quality.pii_detectors import Span, Windows
 
@@ -55,16 +56,16 @@ def _looks_random(value: str) -> bool:
     return classes >= 2 and shannon_entropy(value) >= MIN_ENTROPY_BITS
 
 
+def _positions(text: str, needle: str) -> Iterator[int]:
+    i = text.find(needle)
+    while i >= 0:
+        yield i
+        i = text.find(needle, i + 1)
+
+
 def _known_format_starts(text: str) -> list[int]:
     """Every position where a match of _KNOWN_FORMATS may start, sorted."""
-    starts = set()
-    for mark, offset in _KNOWN_FORMAT_MARKS:
-        i = text.find(mark)
-        while i >= 0:
-            if i >= offset:
-                starts.add(i - offset)
-            i = text.find(mark, i + 1)
-    return sorted(starts)
+    return sorted({i - offset for mark, offset in _KNOWN_FORMAT_MARKS for i in _positions(text, mark) if i >= offset})
 
 
 def _keyword_starts(text: str) -> list[int] | None:
@@ -74,13 +75,7 @@ def _keyword_starts(text: str) -> list[int] | None:
     lowered = text.lower()
     if len(lowered) != len(text):
         return None  # some character lowers to two: positions would shift
-    starts = set()
-    for prefix in _KEYWORD_STARTS:
-        i = lowered.find(prefix)
-        while i >= 0:
-            starts.add(i)
-            i = lowered.find(prefix, i + 1)
-    return sorted(starts)
+    return sorted({i for prefix in _KEYWORD_STARTS for i in _positions(lowered, prefix)})
 
 
 def find_secrets(where: Windows) -> list[Span]:
