@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+import string
 import sys
 from typing import Callable, Iterator, NamedTuple
 
@@ -185,7 +186,7 @@ _EMAIL = re.compile(
 
 
 _EMAIL_LOCAL_MAX = 64  # the "@" is at most this far from the start of a match
-_EMAIL_LOCAL_CHAR = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+_EMAIL_LOCAL_CHAR = frozenset(string.ascii_letters + string.digits + "._%+-")
 
 
 def _first_email_at(text: str) -> int:
