@@ -12,12 +12,23 @@ the same type; a labelled span is recalled when a detection of its type
 overlaps it. Throughput is documents per CPU-second of this one process, so
 it reads as docs/s per core even on a shared machine.
 
+`--speed` instead times gristmill's own scan both ways on the same texts: the
+windowed scan curate runs (`quality.pii.scan`) against the plain one that runs
+every pattern over the whole text (`plain=True`, the detectors as they were
+before the windows), per kind of text: the distinct documents of
+`vs_datatrove.py`'s input (Gutenberg chunks, WikiText, Common Crawl WET, HTML
+main text, UD paragraphs; --share of them), plus the PII test data. Process CPU
+time, best of --repeat passes, the two alternating; the entities of the two
+must be equal, or it exits with an error.
+
     .venv/bin/python benchmarks/pii.py [--corpus DIR] [--presidio-threshold 0.0]
+    .venv/bin/python benchmarks/pii.py --speed [--share 0.25] [--repeat 3] [--workdir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -29,7 +40,7 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from quality.pii import scan  # noqa: E402
+from quality.pii import PiiSettings, apply_policies, scan  # noqa: E402
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "pii"
 # Corpus label -> the type compared here. Labels outside this map are not PII we detect.
@@ -148,13 +159,85 @@ def fmt(x):
     return "  n/a" if x is None else f"{x:.3f}"
 
 
+def speed_texts(corpus: Path, share: float, workdir: Path) -> dict[str, list[str]]:
+    """{kind: texts}: every 1/share-th distinct document of vs_datatrove.py's input, by kind, and the PII test data."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from common import CORPORA
+    from vs_datatrove import base_documents
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    step = max(1, round(1 / share))
+    kinds: dict[str, list[str]] = defaultdict(list)
+    for doc_id, text in base_documents(CORPORA, workdir)[::step]:
+        kinds[doc_id.split("-")[0]].append(text)
+    kinds["pii test data"] = [doc["text"] for doc in load(corpus)]
+    return dict(kinds)
+
+
+def cpu_seconds(fn, texts) -> float:
+    start = time.process_time()
+    for text in texts:
+        fn(text)
+    return time.process_time() - start
+
+
+PII_TEST_DATA = "pii test data"
+
+
+def speed(args) -> int:
+    """The windowed scan against the plain one, per kind of text; see the module docstring."""
+    kinds = speed_texts(args.corpus, args.share, args.workdir)
+    settings = PiiSettings()
+    plain = functools.partial(scan, plain=True)
+    print(f"{'texts':<18} {'docs':>6} {'MB':>6} | {'plain CPU-s':>11} {'windowed':>9} {'ratio':>6} | "
+          f"{'apply_policies':>14} | entities  equal")
+    totals = defaultdict(float)
+    unequal = []
+
+    def row(name, docs, mb, best, entities="", equal=""):
+        print(f"{name:<18} {docs:>6} {mb:>6.2f} | {best['plain']:>11.3f} {best['windowed']:>9.3f} "
+              f"{best['plain'] / best['windowed']:>5.2f}x | {best['apply']:>14.3f} | {entities:>8}  {equal}")
+
+    for kind in sorted(kinds, key=lambda k: k == PII_TEST_DATA):
+        texts = kinds[kind]
+        found = [scan(text) for text in texts]
+        equal = found == [plain(text) for text in texts]
+        if not equal:
+            unequal.append(kind)
+        best = {"plain": float("inf"), "windowed": float("inf"), "apply": float("inf")}
+        for _ in range(args.repeat):  # alternating, so a busy moment of the shared machine hits both
+            best["plain"] = min(best["plain"], cpu_seconds(plain, texts))
+            best["windowed"] = min(best["windowed"], cpu_seconds(scan, texts))
+            best["apply"] = min(best["apply"], cpu_seconds(lambda t: apply_policies(t, settings), texts))
+        mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
+        if kind == PII_TEST_DATA:
+            row("vs_datatrove docs", int(totals["docs"]), totals["mb"], totals)
+        else:
+            totals["docs"] += len(texts)
+            totals["mb"] += mb
+            for key, value in best.items():
+                totals[key] += value
+        row(kind, len(texts), mb, best, sum(map(len, found)), "yes" if equal else "NO")
+    if unequal:
+        print(f"the windowed scan differs from the plain one on: {', '.join(unequal)}")
+        return 1
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="folder of span-labelled *.jsonl")
     parser.add_argument("--presidio-threshold", type=float, default=0.0,
                         help="minimum Presidio score kept (0.0 = AnalyzerEngine's default)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--speed", action="store_true", help="time the windowed scan against the plain one instead")
+    parser.add_argument("--share", type=float, default=0.25, help="--speed: share of vs_datatrove.py's documents")
+    parser.add_argument("--repeat", type=int, default=3, help="--speed: passes of each, the best counts")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/gristmill-vs-datatrove"),
+                        help="--speed: where vs_datatrove.py caches the HTML main text")
     args = parser.parse_args(argv)
+    if args.speed:
+        return speed(args)
 
     forbid_downloads()
     docs = load(args.corpus)

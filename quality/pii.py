@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from quality.pii_detectors import (
     DEFAULT_PHONE_REGIONS,
     Span,
+    Windows,
     find_cards,
     find_emails,
     find_ibans,
@@ -100,10 +101,15 @@ class PiiSettings(BaseModel):
 COLUMNS_BY_KEY = {entity.lower(): column for entity, column in COLUMNS.items()}
 
 
-def scan(text: str, phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> list[Span]:
-    """Every entity in `text`, non-overlapping, sorted by position; overlaps go to the earlier type in ENTITIES."""
-    found = find_secrets(text) + find_emails(text) + find_ibans(text) + find_cards(text) + find_ssns(text)
-    found += find_ips(text) + find_phones(text, phone_regions)
+def scan(text: str, phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS, plain: bool = False) -> list[Span]:
+    """Every entity in `text`, non-overlapping, sorted by position; overlaps go to the earlier type in ENTITIES.
+
+    The detectors run only where their patterns can match (`Windows`); `plain=True` runs every
+    pattern over the whole text instead, the reference that the tests and benchmarks/pii.py compare with.
+    """
+    where = Windows(text, plain)
+    found = find_secrets(where) + find_emails(where) + find_ibans(where) + find_cards(where) + find_ssns(where)
+    found += find_ips(where) + find_phones(where, phone_regions)
     rank = {entity: i for i, entity in enumerate(ENTITIES)}
     chosen: list[Span] = []
     for span in sorted(found, key=lambda s: (rank[s.entity], s.start, -(s.end - s.start))):

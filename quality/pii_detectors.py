@@ -1,6 +1,7 @@
 """Detectors for structured PII: each finds candidates with a regex, then validates them.
 
-A detector is `find_x(text) -> list[Span]`. Candidates are cheap to find and
+A detector is `find_x(where: Windows) -> list[Span]`: `Windows` runs each
+pattern only where in the text it can match. Candidates are cheap to find and
 most are thrown away by the validation step (checksums from `python-stdnum`,
 `ipaddress`, `phonenumbers`), which is what keeps precision up on text full of
 numbers: order numbers that fail Luhn are not cards, version numbers and dotted
@@ -9,16 +10,172 @@ dates are not IPs, ISBNs and DOIs are not phones.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
-from typing import NamedTuple
-
+import string
+import sys
+from typing import Callable, Iterator, NamedTuple
 
 
 class Span(NamedTuple):
     start: int
     end: int
     entity: str
+
+
+# --- where each pattern runs -------------------------------------------------------
+
+# The longest closing lookahead of the windowed patterns, `(?![\w]|[.-]\d)`: two characters.
+_LOOKAHEAD = 2
+# Windows closer than this are scanned as one (fewer calls), and a text whose windows cover more
+# than _WHOLE_TEXT_SHARE of it is scanned whole: both exact, only cheaper.
+_MERGE_GAP = 64
+_WHOLE_TEXT_SHARE = 0.5
+
+
+@functools.cache
+def _is_digit_table():
+    """A boolean per code point: is it `\\d`? Taken from `re` itself, so it is `\\d` exactly."""
+    import numpy as np
+
+    table = np.zeros(sys.maxunicode + 1, dtype=bool)
+    every_char = "".join(map(chr, range(sys.maxunicode + 1)))
+    table[[m.start() for m in re.finditer(r"\d", every_char)]] = True
+    return table
+
+
+_DIGIT_RUN = re.compile(r"\d+")
+_NUMPY_FROM = 500  # characters: on longer texts numpy finds the digits 3x faster than `re`, on shorter ones slower
+
+
+def _digit_runs(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each run of `\\d` characters, in order."""
+    if len(text) < _NUMPY_FROM:
+        return [m.span() for m in _DIGIT_RUN.finditer(text)]
+    import numpy as np
+
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    where = np.flatnonzero(_is_digit_table()[codes])
+    if not len(where):
+        return []
+    breaks = np.flatnonzero(np.diff(where) != 1)
+    starts = np.concatenate((where[:1], where[breaks + 1]))
+    ends = np.concatenate((where[breaks] + 1, where[-1:] + 1))
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+def _colon_runs(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each run of colons, in order."""
+    runs = []
+    start = text.find(":")
+    while start >= 0:
+        end = start + 1
+        while text.startswith(":", end):
+            end += 1
+        runs.append((start, end))
+        start = text.find(":", end)
+    return runs
+
+
+class Reach(NamedTuple):
+    """Where a pattern's trigger characters sit in each of its matches: the first at most `lead`
+    characters after its start, at most `gap` others between two, the last at most `tail` before its end."""
+
+    lead: int
+    gap: int
+    tail: int
+
+
+# The runs of a pattern's trigger characters in a text: `_digit_runs` or `_colon_runs`.
+Trigger = Callable[[str], list[tuple[int, int]]]
+
+
+class Windows:
+    """The parts of one text where each pattern can match, found once per text and shared by the detectors.
+
+    Most text has no PII, and the lookbehind-led patterns cost about as much per character scanned
+    as the rest of curate's rules. So a pattern runs only where a match can be:
+
+    - `around(pattern, trigger, reach)`: every match holds a `trigger` character (a digit, a colon),
+      placed as `reach` says. Trigger runs at most `reach.gap` apart form one cluster, and a match
+      lies in the window from `reach.lead` before a cluster to `reach.tail` after it. The pattern runs on
+      each window with `finditer(text, start, end)`: lookbehind sees the text before `start`; `end`
+      is _LOOKAHEAD past the window so the closing lookaheads see what they see in the whole text
+      (no attempt from inside a window can consume past it: what it consumed would be a match of
+      another cluster's window); a match starting past the window is the next window's.
+    - `after(pattern, first, reach)`: every match holds a character at `first` or later, at most
+      `reach` characters after its start: the scan starts `reach` before `first` (-1: no match).
+    - `at(pattern, starts)`: matches can start only at `starts` (sorted): `pattern.match` there, in
+      `finditer`'s order (a start inside the last match is skipped).
+
+    Each yields exactly the matches of `pattern.finditer(text)`, in its order; with `plain=True` it
+    runs that instead: the reference the tests hold the windowed scan to.
+    """
+
+    def __init__(self, text: str, plain: bool = False):
+        self.text = text
+        self.plain = plain
+        self._runs: dict[Trigger, list[tuple[int, int]]] = {}
+        self._windows: dict[tuple[Trigger, Reach], list[tuple[int, int]] | None] = {}
+
+    def around(self, pattern: re.Pattern, trigger: Trigger, reach: Reach) -> Iterator[re.Match]:
+        text = self.text
+        windows = None if self.plain else self._windows_of(trigger, reach)
+        if windows is None:
+            yield from pattern.finditer(text)
+            return
+        for start, end in windows:
+            for m in pattern.finditer(text, start, end + _LOOKAHEAD):
+                if m.start() >= end:
+                    break
+                yield m
+
+    def _windows_of(self, trigger: Trigger, reach: Reach) -> list[tuple[int, int]] | None:
+        """The merged windows, or None where they would cover most of the text."""
+        key = (trigger, reach)
+        if key not in self._windows:
+            runs = self._runs.get(trigger)
+            if runs is None:
+                runs = self._runs[trigger] = trigger(self.text)
+            windows = _windows(runs, reach, len(self.text))
+            covered = sum(end - start for start, end in windows)
+            self._windows[key] = None if covered > _WHOLE_TEXT_SHARE * len(self.text) else windows
+        return self._windows[key]
+
+    def after(self, pattern: re.Pattern, first: int, reach: int) -> Iterator[re.Match]:
+        if self.plain:
+            return pattern.finditer(self.text)
+        return pattern.finditer(self.text, max(0, first - reach)) if first >= 0 else iter(())
+
+    def at(self, pattern: re.Pattern, starts: list[int] | None) -> Iterator[re.Match]:
+        """`starts` None: not known, the whole text is scanned."""
+        if self.plain or starts is None:
+            yield from pattern.finditer(self.text)
+            return
+        last_end = 0
+        for start in starts:
+            if start >= last_end and (m := pattern.match(self.text, start)):
+                yield m
+                last_end = m.end()
+
+
+def _windows(runs: list[tuple[int, int]], reach: Reach, size: int) -> list[tuple[int, int]]:
+    """Runs at most `reach.gap` apart joined, widened by `reach.lead` and `reach.tail`, clipped, merged."""
+    windows: list[tuple[int, int]] = []
+    lead, tail = reach.lead, reach.tail
+    join = max(reach.gap, lead + tail + _MERGE_GAP)
+    cluster_start = cluster_end = -1
+    for start, end in runs:
+        if cluster_end >= 0 and start - cluster_end <= join:
+            cluster_end = end
+            continue
+        if cluster_end >= 0:
+            windows.append((max(0, cluster_start - lead), min(size, cluster_end + tail)))
+        cluster_start, cluster_end = start, end
+    if cluster_end >= 0:
+        windows.append((max(0, cluster_start - lead), min(size, cluster_end + tail)))
+    return windows
 
 
 # --- EMAIL -----------------------------------------------------------------
@@ -28,15 +185,34 @@ _EMAIL = re.compile(
 )
 
 
-def find_emails(text: str) -> list[Span]:
-    return [Span(m.start(), m.end(), "EMAIL") for m in _EMAIL.finditer(text) if ".." not in m.group()]
+_EMAIL_LOCAL_MAX = 64  # the "@" is at most this far from the start of a match
+_EMAIL_LOCAL_CHAR = frozenset(string.ascii_letters + string.digits + "._%+-")
+
+
+def _first_email_at(text: str) -> int:
+    """The first "@" that can be an email's: a local-part character before it, a letter or digit
+    after it (WikiText's " @-@ " is not); -1 if none."""
+    at = text.find("@")
+    while at >= 0:
+        after = text[at + 1 : at + 2]
+        if at > 0 and text[at - 1] in _EMAIL_LOCAL_CHAR and after.isascii() and after.isalnum():
+            return at
+        at = text.find("@", at + 1)
+    return -1
+
+
+def find_emails(where: Windows) -> list[Span]:
+    matches = where.after(_EMAIL, _first_email_at(where.text), _EMAIL_LOCAL_MAX)
+    return [Span(m.start(), m.end(), "EMAIL") for m in matches if ".." not in m.group()]
 
 
 # --- IP_ADDRESS --------------------------------------------------------------
 
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+_IPV4_REACH = Reach(lead=0, gap=1, tail=0)  # 1.2.3.4
 # Hex groups with colons (at least two colons), optionally ending in a dotted IPv4; validated by `ipaddress`.
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")
+_IPV6_REACH = Reach(lead=4, gap=4, tail=15)  # colons: hex groups of 4 around them, a dotted IPv4 at the end
 # Words that make a dotted quad a version, not an address ("version 1.2.3.4", "v10.0.0.1", "build 4.1.20.7").
 _VERSION_BEFORE = re.compile(r"(?:\b(?:version|ver|release|build|rev|revision|firmware|v)\.?\s*|[vV])$", re.IGNORECASE)
 
@@ -49,15 +225,16 @@ def _ip_entity(value: str) -> str | None:
     return "IP_ADDRESS" if address.is_global else "PRIVATE_IP"
 
 
-def find_ips(text: str) -> list[Span]:
+def find_ips(where: Windows) -> list[Span]:
+    text = where.text
     spans = []
-    for m in _IPV4.finditer(text):
+    for m in where.around(_IPV4, _digit_runs, _IPV4_REACH):
         if _VERSION_BEFORE.search(text[max(0, m.start() - 12) : m.start()]):
             continue
         entity = _ip_entity(m.group())
         if entity:
             spans.append(Span(m.start(), m.end(), entity))
-    for m in _IPV6.finditer(text):
+    for m in where.around(_IPV6, _colon_runs, _IPV6_REACH):
         value = m.group()
         if len(re.findall(r"[0-9A-Fa-f]{1,4}", value)) < 2:
             continue  # "::" alone, or a C++ scope operator
@@ -75,13 +252,14 @@ _CARD = re.compile(
     r"(?<![\w.+-])(?:[1-6]\d{11,18}|[1-6]\d{3}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|3\d{3}([ -])\d{6}\2\d{4,5})"
     r"(?![\w]|[.-]\d)"
 )
+_CARD_REACH = Reach(lead=0, gap=1, tail=0)  # one separator between groups
 
 
-def find_cards(text: str) -> list[Span]:
+def find_cards(where: Windows) -> list[Span]:
     from stdnum import luhn  # the PII libraries load when a detector first runs, not with the config
 
     spans = []
-    for m in _CARD.finditer(text):
+    for m in where.around(_CARD, _digit_runs, _CARD_REACH):
         digits = re.sub(r"\D", "", m.group())
         if 12 <= len(digits) <= 19 and len(set(digits)) > 1 and luhn.is_valid(digits):
             spans.append(Span(m.start(), m.end(), "CREDIT_CARD"))
@@ -91,13 +269,14 @@ def find_cards(text: str) -> list[Span]:
 # --- IBAN ------------------------------------------------------------------------
 
 _IBAN = re.compile(r"(?<![\w])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]{1,4}){3,8}(?![\w])")
+_IBAN_REACH = Reach(lead=2, gap=40, tail=40)  # the country letters, then up to 8 letter groups ' ABCD'
 
 
-def find_ibans(text: str) -> list[Span]:
+def find_ibans(where: Windows) -> list[Span]:
     from stdnum import iban as stdnum_iban
 
     spans = []
-    for m in _IBAN.finditer(text):
+    for m in where.around(_IBAN, _digit_runs, _IBAN_REACH):
         value = m.group()
         # Grouped IBANs may be followed by an unrelated word; shrink from the right until it validates.
         parts = value.split(" ")
@@ -113,11 +292,13 @@ def find_ibans(text: str) -> list[Span]:
 # --- US_SSN ------------------------------------------------------------------------
 
 _SSN = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w]|-\d)")
+_SSN_REACH = Reach(lead=0, gap=1, tail=0)
 _SSN_UNHYPHENATED = re.compile(r"(?<![\w-])\d{3} ?\d{2} ?\d{4}(?![\w]|-\d)")
+_SSN_UNHYPHENATED_REACH = Reach(lead=0, gap=1, tail=0)
 _SSN_KEYWORD = re.compile(r"\b(?:ssn|social security(?: number| no\.?| #)?)\W{0,3}$", re.IGNORECASE)
 
 
-def find_ssns(text: str) -> list[Span]:
+def find_ssns(where: Windows) -> list[Span]:
     """AAA-GG-SSSS anywhere; with spaces or none only right after an SSN keyword.
 
     `stdnum.us.ssn` rejects area 000, 666 and 9xx, group 00, serial 0000 and the
@@ -125,8 +306,10 @@ def find_ssns(text: str) -> list[Span]:
     """
     from stdnum.us import ssn as stdnum_ssn
 
-    spans = [Span(m.start(), m.end(), "US_SSN") for m in _SSN.finditer(text) if stdnum_ssn.is_valid(m.group())]
-    for m in _SSN_UNHYPHENATED.finditer(text):
+    text = where.text
+    found = where.around(_SSN, _digit_runs, _SSN_REACH)
+    spans = [Span(m.start(), m.end(), "US_SSN") for m in found if stdnum_ssn.is_valid(m.group())]
+    for m in where.around(_SSN_UNHYPHENATED, _digit_runs, _SSN_UNHYPHENATED_REACH):
         if _SSN_KEYWORD.search(text[max(0, m.start() - 30) : m.start()]) and stdnum_ssn.is_valid(m.group().replace(" ", "")):
             spans.append(Span(m.start(), m.end(), "US_SSN"))
     return spans
@@ -146,6 +329,7 @@ _PHONE = re.compile(
     r"(?:[ ]?(?:x|ext\.?|extension)[ ]?\d{1,6})?"  # extension
     r"(?![\w]|[.-]\d)"
 )
+_PHONE_REACH = Reach(lead=2, gap=11, tail=0)  # '+ 4', ' extension ', ends on a digit
 _ISBN_OR_DOI_BEFORE = re.compile(r"(?:\bISBN(?:-1[03])?:?\s*|\bdoi:?\s*10\.\d{4,9}/\S*|\b10\.\d{4,9}/)$", re.IGNORECASE)
 _EXTENSION = re.compile(r"[ ]?(?:x|ext\.?|extension)[ ]?\d{1,6}$")
 
@@ -209,11 +393,12 @@ def _near_phone_word(text: str, start: int, end: int) -> bool:
     return bool(_PHONE_CONTEXT.search(text[max(0, start - 40) : start]) or _PHONE_CONTEXT.search(text[end : end + 12]))
 
 
-def find_phones(text: str, regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> list[Span]:
+def find_phones(where: Windows, regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> list[Span]:
     from stdnum import isbn as stdnum_isbn
 
+    text = where.text
     spans = []
-    for m in _PHONE.finditer(text):
+    for m in where.around(_PHONE, _digit_runs, _PHONE_REACH):
         value = m.group()
         digits = re.sub(r"\D", "", _EXTENSION.sub("", value))
         if not 7 <= len(digits) <= 15:
