@@ -1,8 +1,9 @@
 """The staging area of a curate run: per-unit files between the pipeline's global steps.
 
-A unit is one input file or one Parquet row group. Each per-unit task streams
-its documents from the previous segment's file (or from the source) into new
-row files, and writes a completion marker last. Only small records (ids,
+A unit is a group of small input files, one larger file or one Parquet row group
+(`pipelines.sources.plan_units`). Each per-unit task streams its documents from
+the previous segment's file (or from the source) into new row files, and writes
+a completion marker last. Only small records (ids,
 hashes, row numbers, decisions) go through Beam's shuffles; document text
 lives in these files. A rerun with the same config finds a unit's marker,
 checks the digest of everything the unit's work depended on, and reuses it.
