@@ -110,7 +110,7 @@ class RunnerConfig(Section):
     """How the work is cut into tasks, and the local DirectRunner settings (pipeline options after `--` override those)."""
 
     unit_bytes: int = Field(
-        default=4 << 20, ge=1,
+        default=1 << 20, ge=1,
         description="input bytes per read task: consecutive small files are read together up to this; "
         "a larger file and each Parquet row group are tasks of their own",
     )
