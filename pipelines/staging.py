@@ -118,7 +118,9 @@ class RowWriter:
             handle = self._file.enter_context(atomic_open(self.url))
             self._writer = pq.ParquetWriter(handle, self._schema, **PARQUET_OPTIONS)
         self._hold_rows()
-        group = self._tables[0] if len(self._tables) == 1 else pa.concat_tables(self._tables)
+        # One chunk per column: the pages, and so the file's bytes, then depend on the rows alone, not on
+        # how many pieces (units' files) they came in.
+        group = pa.concat_tables(self._tables).combine_chunks()
         self._writer.write_table(group, row_group_size=len(group))
         self._tables, self._buffered_rows, self._buffered_bytes = [], 0, 0
 

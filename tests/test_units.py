@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import random
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from pipelines.config import CurateConfig
+from pipelines.curate import run_curate
 from pipelines.segments import Layout, ReadSegment
 from pipelines.sources import expand_inputs, plan_units, read_unit
 
@@ -122,3 +125,35 @@ def test_a_changed_file_makes_its_group_and_no_other_be_read_again(tmp_path):
     assert run() == [1, 0, 1]
     texts = pq.read_table(layout.path("s1", 1, "alive.parquet")).column("text").to_pylist()
     assert any(t.startswith("F3 0 ") for t in texts) and len(texts) == 10
+
+
+@pytest.mark.slow
+def test_grouping_changes_no_decision_and_no_kept_byte(tmp_path):
+    """The same input read one file per unit and in groups: the same counts and data shards byte for byte;
+    the same rejected rows and errors (rejected rows are gathered unit by unit, so their order may differ)."""
+    rng = random.Random(3)
+    words = "mill river grain flour valley winter cart wheel stone water harvest bread oven market road".split()
+    texts = [" ".join(rng.choice(words) for _ in range(4000)) for _ in range(52)]  # 1.2 MB: parquet pages of 1 MB
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in range(8):
+        rows = [{"id": f"{f}-{i}", "text": texts[6 * f + i]} for i in range(10)]  # 4 exact duplicates of the file before
+        rows.append({"id": f"{f}-near", "text": texts[f] + " tail"})  # a near-duplicate of an earlier document
+        (src / f"p{f}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{broken\n")
+    (src / "z.txt").write_text(texts[0])
+
+    def curate(unit_bytes: int, out):
+        config = CurateConfig.parse({**SPINE, "near_dup": {"enabled": True}, "inputs": [str(src)],
+                                     "output": {"dir": str(out)}, "runner": {"unit_bytes": unit_bytes}})
+        return run_curate(config, ["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+
+    alone, grouped = curate(1, tmp_path / "alone"), curate(64 << 20, tmp_path / "grouped")
+    assert (alone["resume"]["units"], grouped["resume"]["units"]) == (9, 1)
+    assert grouped["counts"] == alone["counts"]
+    assert alone["counts"]["rejected_by_reason"]["exact_dedup:duplicate"] > 0 and alone["counts"]["errors"] == 8
+    assert alone["counts"]["rejected_by_reason"].get("near_dup:duplicate", 0) > 0
+    for kind in ("data", "errors"):  # each shard's rows, bytes and sha256
+        assert grouped["shards"][kind] == alone["shards"][kind]
+    rows = [sorted(json.dumps(r, sort_keys=True) for r in pq.read_table(out / "rejected").to_pylist())
+            for out in (tmp_path / "alone", tmp_path / "grouped")]
+    assert rows[0] == rows[1]
