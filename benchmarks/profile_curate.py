@@ -176,7 +176,7 @@ def floor(config, timers: Timers) -> tuple[dict, int, list[dict]]:
     language = timers.wrap("language", LanguageStage(config.language).make_judge())  # the model loads here, untimed
     timers.take()
     docs, judged = 0, []
-    for unit in plan_units(expand_inputs(config)[0]):
+    for unit in plan_units(expand_inputs(config)[0], config.runner.unit_bytes):
         for item in segments.read_unit(unit):
             if isinstance(item, beam.pvalue.TaggedOutput):
                 continue

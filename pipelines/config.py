@@ -107,8 +107,13 @@ class HtmlConfig(Section):
 
 
 class RunnerConfig(Section):
-    """Local DirectRunner settings; pipeline options after `--` override them."""
+    """How the work is cut into tasks, and the local DirectRunner settings (pipeline options after `--` override those)."""
 
+    unit_bytes: int = Field(
+        default=1 << 20, ge=1,
+        description="input bytes per read task: consecutive small files are read together up to this; "
+        "a larger file and each Parquet row group are tasks of their own",
+    )
     direct_num_workers: int = Field(default=0, ge=0, description="0 = all cores")
     direct_running_mode: Literal["multi_processing", "multi_threading", "in_memory"] = "multi_processing"
 

@@ -1,6 +1,6 @@
 """The curate pipeline: sources in, a sharded dataset with every record accounted for out.
 
-  units (files, Parquet row groups)
+  units (groups of small files, files, Parquet row groups)
   -> s1: read, normalize, length                (per unit; `pipelines.segments`)
   -> exact dedup on text-hash sidecars         (global; only duplicates shuffled)
   -> s2: filters, language, quality rules, classifier score   (per unit)
@@ -300,7 +300,7 @@ def run_curate(config: CurateConfig, beam_args: list[str] = (), fresh: bool = Fa
     staging.prepare(fresh)
     for path in skipped:
         log.warning("skipping %s: unknown format (name a format in the config to read it)", path)
-    units = plan_units(files)
+    units = plan_units(files, config.runner.unit_bytes)
     decontamination = {s.name: s for s in in_order(build_stages(config, staging.layout))}.get("decontamination")
     if decontamination:
         decontamination.build_index()  # a malformed eval file stops the run here, before any work

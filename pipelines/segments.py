@@ -151,7 +151,7 @@ class ReadSegment(_UnitTask):
     segment = "s1"
 
     def process(self, unit: Unit):
-        want = digest(self.segment, unit.file.url, unit.group, unit.fingerprint, unit.error)
+        want = digest(self.segment, [file.url for file in unit.files], unit.group, unit.fingerprints, unit.error)
         yield from self._run(unit.index, want, lambda: self._work(unit), lambda stats: iter(()))
 
     def _work(self, unit: Unit):

@@ -337,14 +337,15 @@ def read_warc(file: InputFile) -> Iterator:
 
 @dataclasses.dataclass(frozen=True)
 class Unit:
-    """One read task: a whole file, or one Parquet row group; or a file that cannot be read at all (`error`)."""
+    """One read task: consecutive small files read together, one larger file, or one Parquet row group;
+    or a Parquet file that cannot be read at all (`error`)."""
 
     index: int
-    file: InputFile
-    group: int | None = None
+    files: tuple[InputFile, ...]
+    group: int | None = None  # the Parquet row group
     first_row: int = 0
     input_bytes: int = 0
-    fingerprint: str = ""  # size and modification time of the file: a changed file is read again
+    fingerprints: tuple[str, ...] = ()  # size and modification time of each file: a changed file makes its unit be read again
     error: dict | None = None
 
 
@@ -358,20 +359,44 @@ def _fingerprint(file: InputFile) -> tuple[int, str]:
     return int(info.get("size") or 0), f"{info.get('size')}:{modified}"
 
 
-def plan_units(files: list[InputFile]) -> list[Unit]:
-    """The read units in a fixed order (file order, then row group); Parquet footers are read here."""
+def plan_units(files: list[InputFile], unit_bytes: int) -> list[Unit]:
+    """The read units in a fixed order (file order, then row group); Parquet footers are read here.
+
+    Consecutive files other than Parquet share a unit while together they hold at most `unit_bytes`
+    (`runner.unit_bytes`): a unit's staged files, markers and Beam element cost the same
+    for one small page as for many. A file of `unit_bytes` or more is a unit of its own, and so
+    is each row group of a Parquet file.
+    """
     units: list[Unit] = []
+    gathered: list[tuple[InputFile, int, str]] = []  # consecutive small files not yet in a unit: (file, size, fingerprint)
+    held = 0  # their bytes
+
+    def close_gathered():
+        nonlocal held
+        if gathered:
+            files_, _, fingerprints = zip(*gathered)
+            units.append(Unit(len(units), files_, input_bytes=held, fingerprints=fingerprints))
+            gathered.clear()
+            held = 0
+
     for file in files:
         size, fingerprint = _fingerprint(file)
         if file.format != "parquet":
-            units.append(Unit(len(units), file, input_bytes=size, fingerprint=fingerprint))
+            if gathered and held + size > unit_bytes:
+                close_gathered()
+            gathered.append((file, size, fingerprint))
+            held += size
+            if held >= unit_bytes:
+                close_gathered()
             continue
+        close_gathered()
         groups = parquet_groups(file)
         if isinstance(groups, dict):
-            units.append(Unit(len(units), file, fingerprint=fingerprint, error=groups))
+            units.append(Unit(len(units), (file,), fingerprints=(fingerprint,), error=groups))
             continue
         for group, first_row, group_bytes in groups:
-            units.append(Unit(len(units), file, group, first_row, group_bytes, fingerprint))
+            units.append(Unit(len(units), (file,), group, first_row, group_bytes, (fingerprint,)))
+    close_gathered()
     return units
 
 
@@ -379,13 +404,14 @@ READERS = {"jsonl": read_jsonl, "text": read_text, "html": read_html, "warc": re
 
 
 def read_unit(unit: Unit) -> Iterator:
-    """The unit's records: documents (dicts) and TaggedOutputs for errors and rejected rows."""
+    """The unit's records, file by file: documents (dicts) and TaggedOutputs for errors and rejected rows."""
     if unit.error is not None:
         yield beam.pvalue.TaggedOutput(ERRORS, unit.error)
-    elif unit.file.format == "parquet":
-        yield from read_parquet_group(unit.file, unit.group, unit.first_row)
+    elif unit.group is not None:
+        yield from read_parquet_group(unit.files[0], unit.group, unit.first_row)
     else:
-        yield from READERS[unit.file.format](unit.file)
+        for file in unit.files:
+            yield from READERS[file.format](file)
 
 
 class ReadStage(Stage):

@@ -1,8 +1,9 @@
 """The staging area of a curate run: per-unit files between the pipeline's global steps.
 
-A unit is one input file or one Parquet row group. Each per-unit task streams
-its documents from the previous segment's file (or from the source) into new
-row files, and writes a completion marker last. Only small records (ids,
+A unit is a group of small input files, one larger file or one Parquet row group
+(`pipelines.sources.plan_units`). Each per-unit task streams its documents from
+the previous segment's file (or from the source) into new row files, and writes
+a completion marker last. Only small records (ids,
 hashes, row numbers, decisions) go through Beam's shuffles; document text
 lives in these files. A rerun with the same config finds a unit's marker,
 checks the digest of everything the unit's work depended on, and reuses it.
@@ -117,7 +118,9 @@ class RowWriter:
             handle = self._file.enter_context(atomic_open(self.url))
             self._writer = pq.ParquetWriter(handle, self._schema, **PARQUET_OPTIONS)
         self._hold_rows()
-        group = self._tables[0] if len(self._tables) == 1 else pa.concat_tables(self._tables)
+        # One chunk per column: the pages, and so the file's bytes, then depend on the rows alone, not on
+        # how many pieces (units' files) they came in.
+        group = pa.concat_tables(self._tables).combine_chunks()
         self._writer.write_table(group, row_group_size=len(group))
         self._tables, self._buffered_rows, self._buffered_bytes = [], 0, 0
 

@@ -30,7 +30,7 @@ def prose(rng: random.Random, sentences: int) -> str:
 
 @pytest.fixture
 def many_files(tmp_path):
-    """40 JSONL files of 60 distinct documents: 40 units, enough work to stop a run part-way."""
+    """40 JSONL files of 60 distinct documents (144 KB each), read two to a unit: 20 units, enough work to stop a run part-way."""
     rng = random.Random(1)
     src = tmp_path / "in"
     src.mkdir()
@@ -38,7 +38,7 @@ def many_files(tmp_path):
         rows = [{"id": f"{f}-{i}", "text": prose(rng, 30)} for i in range(60)]
         (src / f"part-{f:02d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = tmp_path / "c.yaml"
-    config.write_text(SPINE + f"inputs: [{src}]\noutput: {{dir: {tmp_path / 'out'}, shard_bytes: 200000}}\n")
+    config.write_text(SPINE + f"inputs: [{src}]\noutput: {{dir: {tmp_path / 'out'}, shard_bytes: 200000}}\nrunner: {{unit_bytes: 300000}}\n")
     return config
 
 
@@ -53,7 +53,7 @@ def test_killed_run_keeps_the_previous_dataset_and_the_rerun_resumes(many_files,
     finished = json.loads((out / "manifest.json").read_text())
     before = shard_files(out)
     assert len(finished["shards"]["data"]) > 1 and not staging.exists()  # published, staging dropped
-    assert finished["resume"] == {"units": 40, "reused_units": {"s1": 0, "s2": 0, "s3": 0}}
+    assert finished["resume"] == {"units": 20, "reused_units": {"s1": 0, "s2": 0, "s3": 0}}
 
     cmd = [sys.executable, "-m", "gristmill.cli", "curate", "--config", str(many_files), *runner_args("multi_processing")]
     proc = subprocess.Popen(cmd, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -63,7 +63,7 @@ def test_killed_run_keeps_the_previous_dataset_and_the_rerun_resumes(many_files,
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done = len(list(staging.glob("*/s1/*.done.json")))
-    assert 1 <= done < 40, f"the run was not stopped part-way ({done} of 40 units read)"
+    assert 1 <= done < 20, f"the run was not stopped part-way ({done} of 20 units read)"
 
     assert json.loads((out / "manifest.json").read_text()) == finished  # the previous dataset is untouched
     assert shard_files(out) == before

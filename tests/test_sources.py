@@ -9,9 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from pipelines.config import CurateConfig, SourceConfig
+from pipelines.config import CurateConfig, RunnerConfig, SourceConfig
 from gristmill.errors import GristmillError
 from pipelines.sources import InputFile, detect_format, expand_inputs, plan_units, read_unit
+
+UNIT_BYTES = RunnerConfig().unit_bytes
 
 
 def read(path, fmt=None, **spec):
@@ -19,7 +21,7 @@ def read(path, fmt=None, **spec):
     spec = SourceConfig(path=str(path), **spec)
     file = InputFile(f"file://{path}", path.name, "src", fmt or detect_format(str(path)), spec, "src")
     docs, rejected, errors = [], [], []
-    for unit in plan_units([file]):
+    for unit in plan_units([file], UNIT_BYTES):
         for out in read_unit(unit):
             if isinstance(out, beam.pvalue.TaggedOutput):
                 (errors if out.tag == "errors" else rejected).append(out.value)
@@ -224,7 +226,7 @@ def test_expand_inputs_glob_and_file_url(tmp_path):
 
 def _read_file(file):
     docs = []
-    for unit in plan_units([file]):
+    for unit in plan_units([file], UNIT_BYTES):
         docs += [out for out in read_unit(unit) if not isinstance(out, beam.pvalue.TaggedOutput)]
     return docs
 
