@@ -293,7 +293,7 @@ class Remover:
         self._settings, self._min_chars, self._unit = settings, min_chars, unit
         self._remove = {row: set(hashes) for row, hashes in decisions.items()}
         self._counts = {"docs": 0, "bytes_in": 0, "units_removed": 0, "bytes_removed": 0, "docs_changed": 0, "docs_emptied": 0}
-        self._sample = None
+        self._samples: list[dict] = []  # the unit's SAMPLES pages with the most bytes removed
 
     def apply(self, row: int, doc: dict) -> tuple[dict, tuple[str, str] | None]:
         """(the document without its repeated units, None) or (the document as it came, `line_dedup:empty`)."""
@@ -309,17 +309,18 @@ class Remover:
         counts["bytes_removed"] += removed
         counts["docs_changed"] += 1
         sample = {"id": doc["id"], "bytes_before": size, "bytes_after": size - removed, "units_removed": units}
-        if self._sample is None or _sample_rank(sample) > _sample_rank(self._sample):
+        if len(self._samples) < SAMPLES or _sample_rank(sample) > _sample_rank(self._samples[0]):
             ordered = [h for h in unit_hashes(doc["text"], self._settings) if h in remove]
-            self._sample = {**sample, "unit": self._unit, "row": row, "hashes": ordered[:SAMPLE_UNITS]}
+            sample = {**sample, "unit": self._unit, "row": row, "hashes": ordered[:SAMPLE_UNITS]}
+            self._samples = heapq.nlargest(SAMPLES, [*self._samples, sample], key=_sample_rank)[::-1]
         if len(text.strip()) < self._min_chars:
             counts["docs_emptied"] += 1
             return doc, ("line_dedup:empty", str(len(text.strip())))
         return {**doc, "text": text, "n_chars": len(text)}, None
 
     def stats(self) -> dict:
-        """The unit's counts and where its page with the most bytes removed is (row and removed hashes, no text)."""
-        return {**self._counts, "samples": [self._sample] if self._sample else []}
+        """The unit's counts and where its pages with the most bytes removed are (rows and removed hashes, no text)."""
+        return {**self._counts, "samples": self._samples}
 
 
 def _section(removed: dict, found: dict, settings: LineDedupSettings, layout) -> dict:

@@ -43,6 +43,7 @@ def corpus(tmp_path):
         "language: {enabled: false}\nnear_dup: {enabled: false}\n"
         "quality: {gopher_repetition: {enabled: false}, gopher_quality: {enabled: false}, fineweb: {enabled: false}}\n"
         "line_dedup: {enabled: true, min_chars: 5, max_docs: 3, keep_first: 2}\n"
+        "runner: {unit_bytes: 1}\n"  # one unit per file: the decisions and samples cross units
     )
     return config, docs
 
