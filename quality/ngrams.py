@@ -57,16 +57,17 @@ class _WordHash:
     """word -> the polynomial hash of its characters, sum of c_q * BASE^q (mod 2^64); tables in bulk."""
 
     def __call__(self, word: str) -> int:
-        return int(self.bulk([word])[0])
+        points = np.frombuffer(word.encode("utf-32-le", "surrogatepass"), np.uint32)
+        return int(self.bulk(points, np.array([0, len(points)]))[0])
 
-    def bulk(self, words: list[str]) -> np.ndarray:
-        points = np.frombuffer("".join(words).encode("utf-32-le", "surrogatepass"), np.uint32).astype(np.uint64)
-        lengths = np.fromiter(map(len, words), np.int64, len(words))
-        ends = np.cumsum(lengths)
-        within = np.arange(len(points)) - np.repeat(ends - lengths, lengths)  # each character's place in its word
+    def bulk(self, points: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        """The hash of each word, given the words' code points joined and their bounds (`vocabulary.table`)."""
+        lengths = np.diff(bounds)
+        within = np.arange(len(points)) - np.repeat(bounds[:-1], lengths)  # each character's place in its word
         sums = np.zeros(len(points) + 1, np.uint64)
-        np.cumsum(points * _power_tables(int(lengths.max(initial=0)))[0][within], out=sums[1:])  # wraps: mod 2^64
-        return sums[ends] - sums[ends - lengths]
+        powers = _power_tables(int(lengths.max(initial=0)))[0]
+        np.cumsum(points.astype(np.uint64) * powers[within], out=sums[1:])  # wraps: mod 2^64
+        return sums[bounds[1:]] - sums[bounds[:-1]]
 
 
 _WORD_HASH = _WordHash()
@@ -92,11 +93,11 @@ class NgramCounts:
         # Past the last word, distinct ids of their own: an n-gram running off the end repeats nothing.
         ids = np.concatenate((self.ids, np.arange(vocab_size, vocab_size + MAX_N)))
         vocab_size += MAX_N
-        counts = np.bincount(ids)
-        positions = np.flatnonzero(counts[ids[:count]] > 1)
-        labels = ids[positions]
-        levels = [(np.empty(0, np.int64),) * 2 + (0,), (positions, labels, int(np.count_nonzero(counts > 1)))]
-        for n in range(2, MAX_N + 1):
+        # Level 1 is the step below from one group holding every position: sorting the document's
+        # words, not counting over the whole vocabulary (which a long-running worker's can be).
+        positions, labels = np.arange(count), np.zeros(count, np.int64)
+        levels = [(np.empty(0, np.int64),) * 2 + (0,)]
+        for n in range(1, MAX_N + 1):
             if len(positions) == 0:
                 levels.append(levels[-1])
                 continue

@@ -59,7 +59,7 @@ TERMINAL_PUNCTUATION = frozenset(regex.findall(r"\p{Sentence_Terminal}", "".join
 
 # str.split() also breaks at these four separators, which the pattern's \s (Unicode White_Space) does not.
 _SPLIT_ONLY_SPACE = re.compile("[\x1c-\x1f]")
-_MAX_CACHED_CHUNKS = 1 << 16
+_MAX_CACHED_CHUNKS = 1 << 19
 
 
 def _tokenize(chunks: list[str]) -> tuple[list[str], np.ndarray]:
@@ -108,7 +108,9 @@ class _Chunks:
         rows = np.fromiter(map(self.row.get, chunks, repeat(-1)), np.int64, len(chunks))
         missing = np.flatnonzero(rows < 0)
         if len(missing):
-            new = list(dict.fromkeys(map(chunks.__getitem__, missing.tolist())))
+            missing_chunks = list(map(chunks.__getitem__, missing.tolist()))
+            learnt = dict.fromkeys(missing_chunks)  # the new chunks, in order, then their rows
+            new = list(learnt)
             tokens, counts = _tokenize(new)
             vocabulary.make_room(len(tokens))
             if vocabulary.current() is not self.vocab:
@@ -118,8 +120,9 @@ class _Chunks:
             self.count = _put(self.count, known, counts)
             self.ids = _put(self.ids, self.size, vocabulary.ids(tokens))
             self.size += len(tokens)
-            self.row.update(zip(new, range(known, known + len(new))))
-            rows[missing] = np.fromiter(map(self.row.__getitem__, map(chunks.__getitem__, missing.tolist())), np.int64, len(missing))
+            learnt.update(zip(new, range(known, known + len(new))))
+            self.row.update(learnt)
+            rows[missing] = np.fromiter(map(learnt.__getitem__, missing_chunks), np.int64, len(missing))
         first, counts = self.first[rows], self.count[rows]
         total = int(counts.sum())
         if total == len(rows):  # one token per chunk, the common case

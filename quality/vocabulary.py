@@ -6,7 +6,8 @@ once per distinct word and reading the answers from numpy arrays indexed by
 id turns per-token Python calls into array operations. A question about the
 characters of a word (`AnyChar`, `AllChars`) is answered for all new words at
 once: each distinct character is asked once, and the words' answers are read
-off the characters' with numpy.
+off the characters' with numpy. The new words' characters are encoded once for
+all such tables (`_Vocabulary.chars`).
 
 Ids hold within one computation only: `ids()` clears the vocabulary (and every
 table) before it grows past `MAX_WORDS`, so a long-running worker's memory
@@ -15,11 +16,12 @@ stays bounded; ids from an earlier call must not be mixed with later ones.
 
 from __future__ import annotations
 
+from itertools import filterfalse
 from typing import Callable, Sequence
 
 import numpy as np
 
-MAX_WORDS = 1 << 17
+MAX_WORDS = 1 << 18
 
 
 class _Vocabulary(dict):
@@ -29,12 +31,24 @@ class _Vocabulary(dict):
         super().__init__()
         self.words: list[str] = []
         self.tables: dict[tuple, tuple[np.ndarray, int] | np.ndarray] = {}
+        self._span: tuple = (0, 0, np.empty(0, np.uint32), np.zeros(1, np.int64))
 
     def add(self, words: Sequence[str]) -> None:
         """Give the words not seen before the next ids, in order of first occurrence."""
-        new = [word for word in dict.fromkeys(words) if word not in self]
+        new = list(filterfalse(self.__contains__, dict.fromkeys(words)))
         self.update(zip(new, range(len(self.words), len(self.words) + len(new))))
         self.words += new
+
+    def chars(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """(the code points of words[start:stop] joined; where each word starts in them, and the end),
+        remembered for the last span asked: the tables that grow together share one encoding."""
+        if self._span[:2] != (start, stop):
+            words = self.words[start:stop]
+            points = np.frombuffer("".join(words).encode("utf-32-le", "surrogatepass"), np.uint32)
+            bounds = np.zeros(len(words) + 1, np.int64)
+            np.cumsum(np.fromiter(map(len, words), np.int64, len(words)), out=bounds[1:])
+            self._span = (start, stop, points, bounds)
+        return self._span[2:]
 
 
 _VOCAB = _Vocabulary()
@@ -108,13 +122,12 @@ class AnyChar:
     def __call__(self, word: str) -> bool:
         return any(map(self.char_prop, word))
 
-    def bulk(self, words: list[str]) -> np.ndarray:
-        """`self(word)` for each word, asking `char_prop` once per distinct character."""
-        points = np.frombuffer("".join(words).encode("utf-32-le", "surrogatepass"), np.uint32)
-        flags = _char_flags(self.char_prop, points)
-        ends = np.cumsum(np.fromiter(map(len, words), np.int64, len(words)))
-        hits = np.concatenate(([0], np.cumsum(flags)))  # hits[k]: characters with the property before character k
-        return hits[ends] > hits[np.concatenate(([0], ends[:-1]))]
+    def bulk(self, points: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        """`self(word)` for each word, given the words' code points joined and their bounds in them
+        (`_Vocabulary.chars`), asking `char_prop` once per distinct character."""
+        hits = np.zeros(len(points) + 1, np.int64)  # hits[k]: characters with the property before character k
+        np.cumsum(_char_flags(self.char_prop, points), out=hits[1:])
+        return hits[bounds[1:]] > hits[bounds[:-1]]
 
 
 class AllChars(AnyChar):
@@ -127,20 +140,25 @@ class AllChars(AnyChar):
     def __call__(self, word: str) -> bool:
         return all(map(self.char_prop, word))
 
-    def bulk(self, words: list[str]) -> np.ndarray:
-        return ~self._any_other.bulk(words)
+    def bulk(self, points: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        return ~self._any_other.bulk(points, bounds)
 
 
 def table(prop: Callable[[str], object], dtype: type) -> np.ndarray:
     """`prop(word)` for every id given out so far, as an array indexed by id (computed once per word;
-    for all new words in one call where `prop` has a `bulk(words)` method, as `AnyChar` has)."""
+    for all new words in one call where `prop` has a `bulk(points, bounds)` method, as `AnyChar` has:
+    the new words' code points joined and their bounds, see `_Vocabulary.chars`)."""
     key = (prop, dtype)
     store, done = _VOCAB.tables.get(key, (np.empty(0, dtype), 0))
     size = len(_VOCAB.words)
     if done < size:
         if len(store) < size:  # grow by doubling, so filling the table stays linear in the vocabulary
             store = np.concatenate((store[:done], np.empty(max(size, 2 * len(store)) - done, dtype)))
-        new = _VOCAB.words[done:size]
-        store[done:size] = prop.bulk(new) if hasattr(prop, "bulk") else np.fromiter(map(prop, new), dtype, len(new))
+        if prop is len:
+            store[done:size] = np.diff(_VOCAB.chars(done, size)[1])
+        elif hasattr(prop, "bulk"):
+            store[done:size] = prop.bulk(*_VOCAB.chars(done, size))
+        else:
+            store[done:size] = np.fromiter(map(prop, _VOCAB.words[done:size]), dtype, size - done)
         _VOCAB.tables[key] = store, size
     return store[:size]
