@@ -130,8 +130,7 @@ class Curate(beam.PTransform):
 
         s1 = (
             pbegin
-            | "Units" >> beam.Create(self._units)
-            | "SpreadUnits" >> beam.Reshuffle()
+            | "Units" >> beam.Create(self._units)  # Create redistributes more than one element itself
             | "Read" >> beam.ParDo(ReadSegment(config, layout))
         )
         s2 = joined("s2", s1) | "Judge" >> beam.ParDo(JudgeSegment(config, layout)).with_outputs(SCORES, main="stats")
