@@ -118,7 +118,8 @@ def batch_shingle_hashes(texts: Sequence[str], shingle: Shingle, ngram: int) -> 
         texts = [" ".join(t.lower().split()) for t in texts]
     # The texts one after the other, each followed by a space (no word character); text_of: each code point's text.
     lengths = np.fromiter((len(t) + 1 for t in texts), np.int64, len(texts))
-    code_points = np.frombuffer((" ".join(texts) + " ").encode("utf-32-le"), dtype=np.uint32)
+    # surrogatepass: a lone surrogate (from a JSON escape, when ftfy is off) is a code point like any other
+    code_points = np.frombuffer((" ".join(texts) + " ").encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     text_of = np.repeat(np.arange(len(texts)), lengths)
     if shingle == "char":
         first = np.flatnonzero(text_of[:-ngram] == text_of[ngram:])  # the window's last code point is no separator

@@ -34,6 +34,13 @@ def test_char_shingles_collapse_whitespace():
     assert len(shingle_hashes("abcdef", "char", 3)) == 4
 
 
+def test_a_lone_surrogate_is_no_word_character():
+    """JSON escapes can leave a lone surrogate in a text (when ftfy is off); it separates words like a space."""
+    assert np.array_equal(shingle_hashes("one two \ud800three four five", "word", 5), shingle_hashes("one two three four five", "word", 5))
+    assert len(shingle_hashes("ab\udfffcd", "char", 3)) == 3
+    assert MinHasher(num_perm=16).signatures(["a b c d e \ud800 f g h"])[0] is not None
+
+
 def test_signatures_are_deterministic_and_independent_of_batching():
     rng = random.Random(1)
     texts = [" ".join(rng.choice("abcdefghij") * rng.randint(1, 3) for _ in range(rng.randint(0, 3000))) for _ in range(40)]
