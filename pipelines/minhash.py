@@ -13,7 +13,7 @@ more than the whole budget (twice rensa's docs/s, see benchmarks/RESULTS.md).
 
 Shingle hashes (64-bit, all arithmetic mod 2^64). The batch's lower-cased texts
 are one array of code points; `\\w` is a lookup table over all code points,
-built once from the `re` module itself, so the tokens are exactly
+built once from the `re` module itself (`quality.char_classes`), so the tokens are exactly
 `re.findall(r"\\w+", text.lower())`. A token c_0..c_{L-1} gets the polynomial
 sum c_k P^k (P = 0x9E3779B97F4A7C15), read off prefix sums of c_k P^k times
 P^-s (P is odd, so invertible), then the murmur3 finaliser fmix64; a word
@@ -40,13 +40,13 @@ accuracy is in benchmarks/RESULTS.md).
 
 from __future__ import annotations
 
-import functools
-import re
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import numpy as np
 import xxhash
+
+from quality.char_classes import char_class_table
 
 HASH_SCHEME = (
     "oph-densified-v1: tokens sum c_k*P^k mod 2^64 then fmix64, word shingles folded (h*P)^t, "
@@ -66,17 +66,6 @@ _U33 = np.uint64(33)
 # Code points per batch: the prefix-power tables cover it and its arrays (8 bytes a code
 # point) stay near the L2 cache; longer documents get their own batch and tables.
 _BATCH_CODE_POINTS = 1 << 17
-
-
-@functools.cache
-def _word_characters() -> np.ndarray:
-    """A bool per code point: True where `re`'s `\\w` matches it (built from `re` itself, ~30 ms)."""
-    code_points = np.arange(0x110000, dtype=np.uint32)
-    code_points[0xD800:0xE000] = 0x20  # surrogates cannot be encoded; they are no word characters
-    table = np.zeros(0x110000, dtype=bool)
-    for match in re.finditer(r"\w+", code_points.tobytes().decode("utf-32-le")):
-        table[match.start() : match.end()] = True
-    return table
 
 
 def _powers(base: np.uint64, count: int) -> np.ndarray:
@@ -125,7 +114,7 @@ def batch_shingle_hashes(texts: Sequence[str], shingle: Shingle, ngram: int) -> 
         first = np.flatnonzero(text_of[:-ngram] == text_of[ngram:])  # the window's last code point is no separator
         return _span_polynomials(code_points, first, first + ngram), text_of[first]
     # Words are the runs of word characters; the text starts a run or follows a separator, and ends with one.
-    word = _word_characters()[code_points]
+    word = char_class_table(r"\w")[code_points]
     changes = np.flatnonzero(word[1:] != word[:-1]) + 1
     if len(word) and word[0]:
         changes = np.concatenate(([0], changes))

@@ -10,11 +10,9 @@ dates are not IPs, ISBNs and DOIs are not phones.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 import string
-import sys
 from typing import Callable, Iterator, NamedTuple
 
 
@@ -34,17 +32,6 @@ _MERGE_GAP = 64
 _WHOLE_TEXT_SHARE = 0.5
 
 
-@functools.cache
-def _is_digit_table():
-    """A boolean per code point: is it `\\d`? Taken from `re` itself, so it is `\\d` exactly."""
-    import numpy as np
-
-    table = np.zeros(sys.maxunicode + 1, dtype=bool)
-    every_char = "".join(map(chr, range(sys.maxunicode + 1)))
-    table[[m.start() for m in re.finditer(r"\d", every_char)]] = True
-    return table
-
-
 _DIGIT_RUN = re.compile(r"\d+")
 _NUMPY_FROM = 500  # characters: on longer texts numpy finds the digits 3x faster than `re`, on shorter ones slower
 
@@ -55,8 +42,10 @@ def _digit_runs(text: str) -> list[tuple[int, int]]:
         return [m.span() for m in _DIGIT_RUN.finditer(text)]
     import numpy as np
 
+    from quality.char_classes import char_class_table
+
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    where = np.flatnonzero(_is_digit_table()[codes])
+    where = np.flatnonzero(char_class_table(r"\d")[codes])
     if not len(where):
         return []
     breaks = np.flatnonzero(np.diff(where) != 1)
