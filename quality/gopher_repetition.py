@@ -14,7 +14,7 @@ import re
 
 from pydantic import Field
 
-from quality.ngrams import NgramCounts
+from quality.ngrams import repetition_chars
 from quality.rule_family import Rule, RuleFamily, Thresholds
 from quality.text_stats import find_duplicates, ratio, split_words
 
@@ -81,11 +81,11 @@ class GopherRepetition(RuleFamily):
             "gr_dup_line_frac": ratio(dup_lines, len(lines)),
             "gr_dup_line_char_frac": ratio(dup_line_chars, len(text)),
         }
-        ngrams = NgramCounts(words)
+        top, dup = repetition_chars(words, TOP_NGRAMS, DUP_NGRAMS)
         for n in TOP_NGRAMS:
-            out[f"gr_top_{n}gram_char_frac"] = ratio(ngrams.top_chars(n), len(text))
+            out[f"gr_top_{n}gram_char_frac"] = ratio(top[n], len(text))
         for n in DUP_NGRAMS:
-            out[f"gr_dup_{n}gram_char_frac"] = ratio(ngrams.dup_chars(n), len(text))
+            out[f"gr_dup_{n}gram_char_frac"] = ratio(dup[n], len(text))
         return out
 
 

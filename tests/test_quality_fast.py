@@ -20,7 +20,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from quality import c4, fineweb, gopher_quality, gopher_repetition, text_stats, vocabulary
-from quality.ngrams import NgramCounts
+from quality.ngrams import repetition_chars
 from quality.rule_chain import apply_rules
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -77,8 +77,8 @@ def ref_repetition_ngrams(words):
 
 
 def fast_repetition_ngrams(words):
-    counts = NgramCounts(words)
-    return {**{n: counts.top_chars(n) for n in (2, 3, 4)}, **{-n: counts.dup_chars(n) for n in range(5, 11)}}
+    top, dup = repetition_chars(words, (2, 3, 4), range(5, 11))
+    return {**top, **{-n: chars for n, chars in dup.items()}}
 
 
 def ref_quality(text, words):
