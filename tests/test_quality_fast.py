@@ -15,6 +15,7 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -150,12 +151,26 @@ def test_vocabulary_reset_keeps_ids_consistent(monkeypatch):
         assert len(vocabulary._VOCAB) <= 8 + len(words)
 
 
+def test_chunk_table_splits_as_str_split_and_matches_characters_not_hashes():
+    assert np.flatnonzero(text_stats._IS_SPACE).tolist() == [c for c in range(0x110000) if chr(c).isspace()]
+    text = "cd ab\u3000cd"
+    points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    table, chunk_points = np.zeros((16, 4), np.uint64), np.zeros(8, np.uint32)
+    rows, starts, ends, hashes = text_stats._find_chunks(points, text_stats._IS_SPACE, table, chunk_points)
+    assert [text[a:b] for a, b in zip(starts, ends)] == text.split() and rows.tolist() == [-1, -1, -1]
+    # "ab" stored under the hash of "cd": a lookup of "cd" finds the slot but not its characters.
+    text_stats._add_chunks(points, starts[1:2], ends[1:2], hashes[0:1], 0, table, chunk_points, 0)
+    assert text_stats._find_chunks(points, text_stats._IS_SPACE, table, chunk_points)[0].tolist() == [-1, -1, -1]
+    text_stats._add_chunks(points, starts[0:1], ends[0:1], hashes[0:1], 1, table, chunk_points, 2)
+    assert text_stats._find_chunks(points, text_stats._IS_SPACE, table, chunk_points)[0].tolist() == [1, -1, 1]
+
+
 def test_chunk_cache_is_bounded(monkeypatch):
     monkeypatch.setattr(text_stats, "_MAX_CACHED_CHUNKS", 10)
     for i in range(30):
         text = " ".join(f"x{i}y{j}, z{j}." for j in range(6))
         assert text_stats.split_words(text) == ref_words(text)
-        assert len(text_stats._CHUNKS.row) <= 10 + 12
+        assert text_stats._CHUNKS.rows <= 10 + 12
 
 
 @pytest.fixture(scope="module")
