@@ -26,7 +26,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from quality.rule_family import Rejection, Rule, RuleFamily, Thresholds
-from quality.text_stats import count_sentences
+from quality.text_stats import count_sentences_in_lines
 
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 _PAGE_RULE, _KEPT_TEXT = "page_rule", "kept_text"  # working values of `C4.signals`, not columns
@@ -112,7 +112,6 @@ class C4(RuleFamily):
         end_marks = tuple(t.end_marks)
         lines = text.splitlines()
         kept: list[str] = []
-        sentences = 0
         for index, raw in enumerate(lines):
             line, page_rule = _line_kept(raw.strip(), t, end_marks)
             if page_rule:
@@ -120,10 +119,9 @@ class C4(RuleFamily):
                 return {"c4_lines_removed": None, "c4_sentences": None, _PAGE_RULE: rejection}
             if line is not None:
                 kept.append(line)
-                sentences += count_sentences(line)
         return {
             "c4_lines_removed": len(lines) - len(kept),
-            "c4_sentences": sentences,
+            "c4_sentences": count_sentences_in_lines(kept),
             _PAGE_RULE: None,
             _KEPT_TEXT: "\n".join(kept).strip(),
         }

@@ -25,7 +25,7 @@ import numpy as np
 import regex
 
 from quality import vocabulary
-from quality.vocabulary import AllChars, Words
+from quality.vocabulary import AllChars, AnyChar, Words
 
 _ABBREVIATIONS = (
     "Mr Mrs Ms Dr Prof Rev Gen Gov Sen Rep St Jr Sr Inc Ltd Co Corp Bros vs etc "
@@ -183,15 +183,15 @@ class _Chunks:
         self.count = np.empty(1 << 10, np.int64)  # how many tokens it has
         self.ids = np.empty(1 << 12, np.int64)
         self.size = 0  # of `ids` in use
-        self.roles: dict[str, str] = {}
 
     def fresh(self) -> bool:
         """Whether the cache can serve the next document: same vocabulary, not full."""
-        return self.vocab is vocabulary.current() and max(self.rows, len(self.roles)) <= _MAX_CACHED_CHUNKS
+        return self.vocab is vocabulary.current() and self.rows <= _MAX_CACHED_CHUNKS
 
-    def word_ids(self, text: str) -> np.ndarray | None:
-        """The ids of the tokens of the text's chunks, in order, tokenizing the chunks not seen before;
-        None (nothing learnt) when the vocabulary had to start afresh for them."""
+    def tokens(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(the ids of the tokens of the text's chunks, in order; where each chunk starts in the text; how
+        many tokens it has), tokenizing the chunks not seen before; None (nothing learnt) when the
+        vocabulary had to start afresh for them."""
         points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
         rows, starts, ends, hashes = _find_chunks(points, _IS_SPACE, self.table, self.chunk_points)
         missing = np.flatnonzero(rows < 0)
@@ -214,8 +214,8 @@ class _Chunks:
         first, counts = self.first[rows], self.count[rows]
         total = int(counts.sum())
         if total == len(rows):  # one token per chunk, the common case
-            return self.ids[first]
-        return self.ids[np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(total)]
+            return self.ids[first], starts, counts
+        return self.ids[np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(total)], starts, counts
 
     def _add(self, points, at, starts, ends, hashes) -> None:
         """Rows for the chunks found at `at` (new, distinct, in row order)."""
@@ -226,12 +226,6 @@ class _Chunks:
         self.chunk_points = _room(self.chunk_points, self.used + int((ends - starts).sum()), self.used)
         self.used = _add_chunks(points, starts, ends, hashes[at], self.rows, self.table, self.chunk_points, self.used)
         self.rows = rows
-
-    def roles_of(self, chunks: list[str]) -> str:
-        """The `_sentence_role` letters of the chunks' tokens, in order."""
-        for chunk in set(chunks).difference(self.roles):  # few per call (C4 asks line by line): no numpy here
-            self.roles[chunk] = "".join(map(_sentence_role, _FAST_TOKEN.findall(chunk)))
-        return "".join(map(self.roles.__getitem__, chunks))
 
 
 _CHUNKS = _Chunks()
@@ -248,10 +242,12 @@ def split_words(text: str) -> list[str]:
     """Word and punctuation tokens of `text` (see the module docstring); the same as `_TOKEN.findall(text)`."""
     if _SPLIT_ONLY_SPACE.search(text):
         return Words(_TOKEN.findall(text))
-    ids = _chunks().word_ids(text)
-    if ids is None:  # the vocabulary started afresh: learn them all in the new one
-        ids = _chunks().word_ids(text)
-    return vocabulary.words_of(ids)
+    return vocabulary.words_of(_tokens(text)[0])
+
+
+def _tokens(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_Chunks.tokens` of the current cache (learnt afresh when the vocabulary had to start afresh)."""
+    return _chunks().tokens(text) or _chunks().tokens(text)
 
 
 def _is_symbol_char(ch: str) -> bool:
@@ -270,6 +266,26 @@ def _sentence_role(token: str) -> str:
     return "P" if all(unicodedata.category(ch)[0] == "P" for ch in token) else "W"
 
 
+_WORD, _PUNCTUATION, _TERMINAL = range(3)
+
+
+class _RoleCode:
+    """token -> `_sentence_role` as 0 (W), 1 (P) or 2 (T); tables in bulk (`vocabulary.table`)."""
+
+    _all_punctuation = AllChars(lambda ch: unicodedata.category(ch)[0] == "P")
+    _has_terminal = AnyChar(TERMINAL_PUNCTUATION.__contains__)
+
+    def __call__(self, token: str) -> int:
+        return "WPT".index(_sentence_role(token))
+
+    def bulk(self, points: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        terminal = (np.diff(bounds) == 1) & self._has_terminal.bulk(points, bounds)  # the marks are single characters
+        return np.where(terminal, _TERMINAL, np.where(self._all_punctuation.bulk(points, bounds), _PUNCTUATION, _WORD))
+
+
+_ROLE_CODE = _RoleCode()
+
+
 def count_sentences(text: str) -> int:
     """Sentences in `text`: a sentence ends at a terminal mark and the next non-punctuation token starts one.
 
@@ -277,11 +293,24 @@ def count_sentences(text: str) -> int:
     marks that follow the terminal mark (a closing quote) stay in its sentence.
     Without the other punctuation, a new sentence is each W right after a T.
     """
+    return count_sentences_in_lines([text])
+
+
+def count_sentences_in_lines(lines: list[str]) -> int:
+    """`sum(map(count_sentences, lines))`, counted on the tokens of all the lines at once."""
+    text = "\n".join(lines)
     if _SPLIT_ONLY_SPACE.search(text):
-        roles = "".join(map(_sentence_role, _TOKEN.findall(text)))
-    else:
-        roles = _chunks().roles_of(text.split())
-    return 1 + roles.replace("P", "").count("TW")
+        roles = ("".join(map(_sentence_role, _TOKEN.findall(line))) for line in lines)
+        return sum(1 + line_roles.replace("P", "").count("TW") for line_roles in roles)
+    ids, starts, counts = _tokens(text)
+    roles = vocabulary.table(_ROLE_CODE, np.uint8)[ids]
+    line_starts = np.zeros(len(lines), np.int64)
+    np.cumsum(np.fromiter(map(len, lines[:-1]), np.int64, len(lines) - 1) + 1, out=line_starts[1:])
+    line_of = np.repeat(np.searchsorted(line_starts, starts, "right"), counts)
+    kept = roles != _PUNCTUATION
+    roles, line_of = roles[kept], line_of[kept]
+    starts_sentence = (roles[:-1] == _TERMINAL) & (roles[1:] == _WORD) & (line_of[:-1] == line_of[1:])
+    return len(lines) + int(np.count_nonzero(starts_sentence))
 
 
 def find_duplicates(items: list[str]) -> tuple[int, int]:

@@ -114,6 +114,12 @@ def test_split_words_is_the_pattern_on_the_whole_text(text):
     assert text_stats.count_sentences(text) == ref_sentences(text)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(texts, max_size=6))
+def test_sentences_of_lines_are_the_sum_over_each_line(lines):
+    assert text_stats.count_sentences_in_lines(lines) == sum(map(ref_sentences, lines))
+
+
 @settings(max_examples=400, deadline=None)
 @given(word_lists)
 @example(["a", "bc", "d", "e", "f", "ab", "c", "d", "e", "f"])  # two 5-grams that both join to "abcdef"

@@ -161,7 +161,7 @@ def use_datatrove_primitives(monkeypatch):
     for module in (gopher_quality, gopher_repetition, fineweb):
         monkeypatch.setattr(module, "split_words", spacy_words)
     monkeypatch.setattr(gopher_quality, "is_symbol_word", lambda w: all(ch in PUNCTUATION_SET for ch in w))
-    monkeypatch.setattr(c4, "count_sentences", lambda line: len(spacy_sentences(line)))
+    monkeypatch.setattr(c4, "count_sentences_in_lines", lambda lines: sum(len(spacy_sentences(line)) for line in lines))
     monkeypatch.setattr(fineweb, "TERMINAL_PUNCTUATION", TERMINAL_PUNCTUATION)
 
 
