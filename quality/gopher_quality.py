@@ -37,6 +37,7 @@ class GopherQualityThresholds(Thresholds):
 has_letter = vocabulary.AnyChar(str.isalpha)
 _is_bullet = methodcaller("startswith", ("•", "-"))  # of a line without its leading whitespace
 _is_ellipsis = methodcaller("endswith", ("...", "…"))  # of a line without its trailing whitespace
+_is_english_stop_word = GOPHER_ENGLISH.__contains__
 
 
 class GopherQuality(RuleFamily):
@@ -72,8 +73,9 @@ class GopherQuality(RuleFamily):
         stops = stop_words_for(lang)
         if stops is None:
             stop_count = None
-        elif stops is GOPHER_ENGLISH:  # exact tokens, as the paper and datatrove match them
-            stop_count = len(stops.intersection(words))
+        elif stops is GOPHER_ENGLISH:  # exact tokens, as the paper and datatrove match them: by id
+            ids = vocabulary.ids(words)
+            stop_count = len(np.unique(ids[vocabulary.table(_is_english_stop_word, bool)[ids]]))
         else:
             stop_count = len(stops.intersection(map(str.lower, words)))
         ids = vocabulary.ids(words)  # each question below is asked once per distinct word

@@ -17,7 +17,8 @@ stays bounded; ids from an earlier call must not be mixed with later ones.
 from __future__ import annotations
 
 from itertools import filterfalse
-from typing import Callable, Sequence
+from collections.abc import Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -54,10 +55,37 @@ class _Vocabulary(dict):
 _VOCAB = _Vocabulary()
 
 
-class Words(list):
-    """A document's words (a list of str) that remembers their ids once asked, for the next family."""
+class Words(Sequence):
+    """A document's words, as a sequence of str that keeps their ids for the next family.
 
-    __slots__ = ("_ids", "_vocab")
+    Made from ids (`words_of`), the strings are read from the vocabulary only
+    when first asked for: most rules need the ids alone.
+    """
+
+    __slots__ = ("_words", "_ids", "_vocab")
+
+    def __init__(self, words: list[str]):
+        self._words, self._ids, self._vocab = words, None, None
+
+    def _list(self) -> list[str]:
+        if self._words is None:
+            self._words = list(map(self._vocab.words.__getitem__, self._ids.tolist()))
+        return self._words
+
+    def __len__(self) -> int:
+        return len(self._ids) if self._words is None else len(self._words)
+
+    def __getitem__(self, index):
+        return self._list()[index]
+
+    def __iter__(self):
+        return iter(self._list())
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, (list, Words)) and self._list() == list(other)
+
+    def __repr__(self) -> str:
+        return f"Words({self._list()!r})"
 
 
 def current() -> _Vocabulary:
@@ -85,14 +113,10 @@ def ids(words: Sequence[str]) -> np.ndarray:
 
 
 def words_of(ids: np.ndarray) -> Words:
-    """The words with these ids of the current vocabulary, remembering the ids."""
-    out = Words(table(_itself, object)[ids].tolist())
+    """The words with these ids of the current vocabulary (read when first asked for)."""
+    out = Words(None)
     out._ids, out._vocab = ids, _VOCAB
     return out
-
-
-def _itself(word: str) -> str:
-    return word
 
 
 _UNKNOWN = 2

@@ -171,6 +171,13 @@ def test_chunk_table_splits_as_str_split_and_matches_characters_not_hashes():
     assert text_stats._find_chunks(points, text_stats._IS_SPACE, table, chunk_points)[0].tolist() == [1, -1, 1]
 
 
+def test_words_read_after_the_vocabulary_started_afresh(monkeypatch):
+    monkeypatch.setattr(vocabulary, "MAX_WORDS", 8)
+    words = text_stats.split_words("alpha beta, gamma.")
+    text_stats.split_words(" ".join(f"other{j}" for j in range(12)))  # a fresh vocabulary
+    assert words == ["alpha", "beta", ",", "gamma", "."] and len(words) == 5 and words[1:3] == ["beta", ","]
+
+
 def test_chunk_cache_is_bounded(monkeypatch):
     monkeypatch.setattr(text_stats, "_MAX_CACHED_CHUNKS", 10)
     for i in range(30):
