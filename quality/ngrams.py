@@ -62,12 +62,19 @@ class _WordHash:
 
     def bulk(self, points: np.ndarray, bounds: np.ndarray) -> np.ndarray:
         """The hash of each word, given the words' code points joined and their bounds (`vocabulary.table`)."""
-        lengths = np.diff(bounds)
-        within = np.arange(len(points)) - np.repeat(bounds[:-1], lengths)  # each character's place in its word
-        sums = np.zeros(len(points) + 1, np.uint64)
-        powers = _power_table(int(lengths.max(initial=0)))
-        np.cumsum(points.astype(np.uint64) * powers[within], out=sums[1:])  # wraps: mod 2^64
-        return sums[bounds[1:]] - sums[bounds[:-1]]
+        return _polynomial_hashes(points, bounds)
+
+
+@numba.njit(cache=True)
+def _polynomial_hashes(points, bounds):
+    out = np.empty(len(bounds) - 1, np.uint64)
+    for word in range(len(out)):
+        h, power = np.uint64(0), np.uint64(1)
+        for q in range(bounds[word], bounds[word + 1]):
+            h += np.uint64(points[q]) * power  # wraps: mod 2^64
+            power *= np.uint64(_BASE)
+        out[word] = h
+    return out
 
 
 _WORD_HASH = _WordHash()

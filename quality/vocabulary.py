@@ -20,6 +20,7 @@ from itertools import filterfalse
 from collections.abc import Sequence
 from typing import Callable
 
+import numba
 import numpy as np
 
 MAX_WORDS = 1 << 18
@@ -122,19 +123,21 @@ def words_of(ids: np.ndarray) -> Words:
 _UNKNOWN = 2
 
 
-def _char_flags(char_prop: Callable[[str], bool], points: np.ndarray) -> np.ndarray:
-    """`char_prop` of each code point, from a table over all code points filled in as characters turn up."""
-    key = ("chars", char_prop)
-    if key not in _VOCAB.tables:
-        _VOCAB.tables[key] = np.full(0x110000, _UNKNOWN, np.uint8)
-    known = _VOCAB.tables[key]
-    flags = known[points]
-    unknown = flags == _UNKNOWN
-    if unknown.any():
-        new = np.unique(points[unknown])
-        known[new] = np.fromiter((char_prop(chr(p)) for p in new.tolist()), np.uint8, len(new))
-        flags = known[points]
-    return flags == 1
+@numba.njit(cache=True)
+def _any_flagged(known, points, bounds):
+    """(for each word points[bounds[w]:bounds[w + 1]], whether `known` flags one of its characters 1; the
+    characters met whose flag is unknown: while there are any, the first result does not count)."""
+    out = np.zeros(len(bounds) - 1, np.bool_)
+    unknown, missing = np.empty(len(points), np.uint32), 0
+    for word in range(len(out)):
+        for q in range(bounds[word], bounds[word + 1]):
+            flag = known[points[q]]
+            if flag == 1:
+                out[word] = True
+            elif flag == _UNKNOWN:
+                unknown[missing] = points[q]
+                missing += 1
+    return out, unknown[:missing]
 
 
 class AnyChar:
@@ -149,9 +152,16 @@ class AnyChar:
     def bulk(self, points: np.ndarray, bounds: np.ndarray) -> np.ndarray:
         """`self(word)` for each word, given the words' code points joined and their bounds in them
         (`_Vocabulary.chars`), asking `char_prop` once per distinct character."""
-        hits = np.zeros(len(points) + 1, np.int64)  # hits[k]: characters with the property before character k
-        np.cumsum(_char_flags(self.char_prop, points), out=hits[1:])
-        return hits[bounds[1:]] > hits[bounds[:-1]]
+        key = ("chars", self.char_prop)  # `char_prop` of each code point, filled in as characters turn up
+        if key not in _VOCAB.tables:
+            _VOCAB.tables[key] = np.full(0x110000, _UNKNOWN, np.uint8)
+        known = _VOCAB.tables[key]
+        out, unknown = _any_flagged(known, points, bounds)
+        if len(unknown):
+            new = np.unique(unknown)
+            known[new] = np.fromiter(map(self.char_prop, map(chr, new.tolist())), np.uint8, len(new))
+            out = _any_flagged(known, points, bounds)[0]
+        return out
 
 
 class AllChars(AnyChar):
