@@ -24,6 +24,7 @@ many small array steps of this count the largest part of the rule chain):
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 import numba
@@ -166,16 +167,22 @@ def _repetition_counts(ids, offsets, word_hashes, powers, top_wanted, dup_wanted
     return top, dup
 
 
+@lru_cache
+def _wanted(top_ns: tuple[int, ...], dup_ns: tuple[int, ...]) -> np.ndarray:
+    """Flags by n: which n-grams' top and duplicate counts to compute."""
+    wanted = np.zeros((2, max(top_ns + dup_ns) + 1), np.bool_)
+    wanted[0, list(top_ns)] = wanted[1, list(dup_ns)] = True
+    return wanted
+
+
 def repetition_chars(words: Sequence[str], top_ns: Iterable[int], dup_ns: Iterable[int]) -> tuple[dict, dict]:
     """({n: `top_chars_plain(words, n)`} for n in top_ns, {n: `dup_chars_plain(words, n)`} for n in dup_ns)."""
     top_ns, dup_ns = tuple(top_ns), tuple(dup_ns)
     ids = vocabulary.ids(words)
     offsets = np.zeros(len(ids) + 1, np.int64)  # of each word in "".join(words)
     np.cumsum(vocabulary.table(len, np.int64)[ids], out=offsets[1:])
-    wanted = np.zeros((2, max(top_ns + dup_ns) + 1), np.bool_)
-    wanted[0, list(top_ns)] = wanted[1, list(dup_ns)] = True
     word_hashes = vocabulary.table(_WORD_HASH, np.uint64)[ids]
-    top, dup = _repetition_counts(ids, offsets, word_hashes, _power_table(int(offsets[-1])), wanted[0], wanted[1])
+    top, dup = _repetition_counts(ids, offsets, word_hashes, _power_table(int(offsets[-1])), *_wanted(top_ns, dup_ns))
     if top_ns and vocabulary.table(_has_space, bool)[ids].any():
         top_out = {n: top_chars_plain(words, n) for n in top_ns}
     else:

@@ -16,7 +16,6 @@ stays bounded; ids from an earlier call must not be mixed with later ones.
 
 from __future__ import annotations
 
-from itertools import filterfalse
 from collections.abc import Sequence
 from typing import Callable
 
@@ -27,7 +26,7 @@ MAX_WORDS = 1 << 18
 
 
 class _Vocabulary(dict):
-    """word -> id; `add` gives new words the next ids."""
+    """word -> id; looking up a new word gives it the next id."""
 
     def __init__(self):
         super().__init__()
@@ -35,11 +34,10 @@ class _Vocabulary(dict):
         self.tables: dict[tuple, tuple[np.ndarray, int] | np.ndarray] = {}
         self._span: tuple = (0, 0, np.empty(0, np.uint32), np.zeros(1, np.int64))
 
-    def add(self, words: Sequence[str]) -> None:
-        """Give the words not seen before the next ids, in order of first occurrence."""
-        new = list(filterfalse(self.__contains__, dict.fromkeys(words)))
-        self.update(zip(new, range(len(self.words), len(self.words) + len(new))))
-        self.words += new
+    def __missing__(self, word: str) -> int:
+        self[word] = len(self.words)
+        self.words.append(word)
+        return self[word]
 
     def chars(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """(the code points of words[start:stop] joined; where each word starts in them, and the end),
@@ -106,7 +104,6 @@ def ids(words: Sequence[str]) -> np.ndarray:
     if isinstance(words, Words) and getattr(words, "_vocab", None) is _VOCAB:
         return words._ids
     make_room(len(words))
-    _VOCAB.add(words)
     out = np.fromiter(map(_VOCAB.__getitem__, words), np.int64, len(words))
     if isinstance(words, Words):
         words._ids, words._vocab = out, _VOCAB
