@@ -34,6 +34,7 @@ from pipelines import beam_logs
 from pipelines.config import CurateConfig
 from gristmill.errors import GristmillError
 from pipelines.manifest import MANIFEST, OUTPUT_DIRS, STATS_DIR, write_manifest
+from pipelines.process_exit import freeze_heap_at_exit
 from pipelines.segments import SCORES, FinishSegment, JudgeSegment, Layout, ReadSegment
 from pipelines.sinks import WriteJson, WriteShards
 from pipelines.sources import Unit, expand_inputs, plan_units
@@ -288,6 +289,7 @@ class Progress:
 def run_curate(config: CurateConfig, beam_args: list[str] = (), fresh: bool = False) -> dict:
     """Run the pipeline, write the manifest and publish the dataset; returns the manifest."""
     started = time.time()
+    freeze_heap_at_exit()
     files, skipped = expand_inputs(config)
     staging = Staging(config)
     staging.prepare(fresh)
