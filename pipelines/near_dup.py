@@ -445,7 +445,8 @@ class NearDup(beam.PTransform):
         section = (
             (tallies, cluster_stats)
             | "StatsParts" >> beam.Flatten()
-            | "StatsList" >> beam.combiners.ToList()
+            # Never empty (the cluster statistics always give their items): no default to inject, one runner stage less.
+            | "StatsList" >> beam.combiners.ToList().without_defaults()
             | "Section" >> beam.Map(_section, base=self.describe())
         )
         return {"decisions": decisions, "section": section, "edges": verified, "labels": labels}

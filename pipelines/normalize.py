@@ -10,8 +10,6 @@ import functools
 import re
 import unicodedata
 
-import ftfy
-
 from pipelines.config import LengthConfig, NormalizeConfig
 from pipelines.stage import Stage
 
@@ -57,6 +55,8 @@ def fix_text(text: str) -> str:
 
 
 def _ftfy_lines(text: str, start: int, end: int) -> str:
+    import ftfy  # ~50 ms: loaded by the first line that needs it, not by every process that builds or runs the stages
+
     unescape_html = False if text.find("<", 0, start) >= 0 else "auto"
     return ftfy.fix_text(text[start:end], normalization=None, unescape_html=unescape_html)
 

@@ -64,8 +64,6 @@ def to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
     """Rows (dicts) to a table with exactly `schema`; keys outside it are an error, missing ones null."""
     names = set(schema.names)
     for row in rows:
-        extra = set(row) - names
-        if extra:
-            raise KeyError(f"document {row.get('id')!r} has columns missing from the schema: {sorted(extra)}")
-    columns = {name: [row.get(name) for row in rows] for name in schema.names}
-    return pa.Table.from_pydict(columns, schema=schema)
+        if not names.issuperset(row):
+            raise KeyError(f"document {row.get('id')!r} has columns missing from the schema: {sorted(set(row) - names)}")
+    return pa.Table.from_pylist(rows, schema=schema)

@@ -26,6 +26,7 @@ import json
 import apache_beam as beam
 
 from pipelines.config import CurateConfig
+from pipelines.process_exit import freeze_heap_at_exit
 from gristmill.files import atomic_write
 from pipelines.staging import LineWriter, RowWriter, digest, iter_rows, read_marker, unit_name
 from pipelines.schema import data_schema, rejected_schema
@@ -62,6 +63,7 @@ class _UnitTask(beam.DoFn):
         self._config, self._layout = config, layout
 
     def setup(self):
+        freeze_heap_at_exit()  # a worker process: it exits when the run ends
         stages = build_stages(self._config, self._layout)
         self._counted = in_order(stages)
         self._running = {stage.name for stage in self._counted}

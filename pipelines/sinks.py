@@ -92,7 +92,7 @@ class _WriteShard(beam.DoFn):
 
 
 class WriteShards(beam.PTransform):
-    """Every unit's stats record -> the dataset's data/, rejected/ and errors/ shards in `directory`."""
+    """Every unit's stats record, as one list -> the dataset's data/, rejected/ and errors/ shards in `directory`."""
 
     def __init__(self, directory: str, layout, target_bytes: int):
         super().__init__()
@@ -101,7 +101,6 @@ class WriteShards(beam.PTransform):
     def expand(self, stats):
         return (
             stats
-            | "AllStats" >> beam.combiners.ToList()
             | "Plan" >> beam.FlatMap(shard_tasks, self._layout, self._target)
             | "Spread" >> beam.Reshuffle()
             | "WriteShard" >> beam.ParDo(_WriteShard(self._directory))

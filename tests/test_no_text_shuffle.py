@@ -84,8 +84,8 @@ def test_no_shuffle_carries_document_text(tmp_path, monkeypatch):
     by_reason = manifest["counts"]["rejected_by_reason"]
     assert by_reason.get("exact_dedup:duplicate") == 5 and by_reason.get("near_dup:duplicate") == 5
     assert manifest["line_dedup"]["units_removed"] == 30 + 5 - 1  # the banner, from every distinct page but one
-    # every global step was checked: exact dedup, line dedup, near-dup's buckets and components, the shard plan, the stats
+    # every global step was checked: exact dedup, line dedup, near-dup's buckets and components, the shard plan, the stats list
     labels = " ".join(override.matched)
-    for step in ("ExactDedup/GroupByUnit", "ExactDedup/GroupByText", "LineDedup/GroupByUnit", "LineDedup/Keepers", "JoinExact", "NearDup/DistinctCandidates", "NearDup/Components", "NearDup/GroupByCluster", "JoinNearDup", "Shards", "Summary"):
+    for step in ("ExactDedup/GroupByUnit", "ExactDedup/GroupByText", "LineDedup/GroupByUnit", "LineDedup/Keepers", "JoinExact", "NearDup/DistinctCandidates", "NearDup/Components", "NearDup/GroupByCluster", "JoinNearDup", "Shards", "Curate/StatsList"):
         assert step in labels, step
     assert len(override.matched) >= 20

@@ -3,9 +3,10 @@
 import random
 
 import pyarrow.parquet as pq
+import pytest
 
 from pipelines import staging
-from pipelines.schema import rejected_schema
+from pipelines.schema import rejected_schema, to_table
 from pipelines.staging import RowWriter, iter_rows, iter_tables, write_parquet
 
 
@@ -48,3 +49,12 @@ def test_rows_then_table_keep_their_order(tmp_path):
         writer.write_table(table)
     writer.close()
     assert list(iter_rows(str(tmp_path / "mixed.parquet"))) == list(iter_rows(str(source)))
+
+
+def test_rows_missing_columns_are_null_and_unknown_columns_an_error(tmp_path):
+    rows = _rows(3, seed=2)
+    table = to_table(rows, rejected_schema())
+    assert table.schema == rejected_schema()
+    assert table.column("lang").null_count == 3 and table.column("id").to_pylist() == [r["id"] for r in rows]
+    with pytest.raises(KeyError, match=r"'src/00001'.*\['shoe_size'\]"):
+        to_table([rows[0], {**rows[1], "shoe_size": 9}], rejected_schema())
