@@ -20,7 +20,6 @@ import unicodedata
 from functools import lru_cache
 from itertools import repeat
 
-import numba
 import numpy as np
 import regex
 
@@ -93,82 +92,11 @@ def _room(array: np.ndarray, size: int, keep: int) -> np.ndarray:
 _IS_SPACE = np.array([chr(c).isspace() for c in range(0x3001)])
 
 
-@numba.njit(cache=True, inline="always")
-def _slot(h, mask):
-    h *= np.uint64(0x9E3779B97F4A7C15)
-    return np.int64((h ^ (h >> np.uint64(29))) & np.uint64(mask))
-
-
-@numba.njit(cache=True)
-def _find_chunks(points, is_space, table, chunk_points):
-    """(rows, starts, ends, hashes) of the chunks of `points` (runs of characters between whitespace, as
-    str.split() cuts them): each chunk's row in the table, -1 where it has none, its place in `points`
-    and its 64-bit FNV-1a hash. A table slot holds (hash, row + 1, start, length) of a chunk whose
-    characters are chunk_points[start:start + length] (row + 1 == 0: the slot is free); a row matches
-    only a chunk of the same characters."""
-    size = len(points)
-    rows = np.empty(size // 2 + 1, np.int64)
-    starts, ends, hashes = np.empty_like(rows), np.empty_like(rows), np.empty(len(rows), np.uint64)
-    mask, spaces = len(table) - 1, len(is_space)
-    found, i = 0, 0
-    while i < size:
-        if points[i] < spaces and is_space[points[i]]:
-            i += 1
-            continue
-        j, h = i, np.uint64(0xCBF29CE484222325)
-        while j < size and not (points[j] < spaces and is_space[points[j]]):
-            h = (h ^ np.uint64(points[j])) * np.uint64(0x100000001B3)
-            j += 1
-        s, row = _slot(h, mask), -1
-        while table[s, 1] != 0:
-            if table[s, 0] == h and table[s, 3] == j - i:
-                at, k = np.int64(table[s, 2]), 0
-                while k < j - i and chunk_points[at + k] == points[i + k]:
-                    k += 1
-                if k == j - i:
-                    row = np.int64(table[s, 1]) - 1
-                    break
-            s = (s + 1) & mask
-        rows[found], starts[found], ends[found], hashes[found] = row, i, j, h
-        found += 1
-        i = j
-    return rows[:found], starts[:found], ends[:found], hashes[:found]
-
-
-@numba.njit(cache=True)
-def _add_chunks(points, starts, ends, hashes, first_row, table, chunk_points, used):
-    """Give the chunks points[starts[k]:ends[k]] (new, distinct) the rows first_row + k; their characters
-    are stored from `used` on in `chunk_points` (long enough). Returns how many are used now."""
-    mask = len(table) - 1
-    for k in range(len(starts)):
-        length = ends[k] - starts[k]
-        s = _slot(hashes[k], mask)
-        while table[s, 1] != 0:
-            s = (s + 1) & mask
-        table[s, 0], table[s, 1], table[s, 2], table[s, 3] = hashes[k], first_row + k + 1, used, length
-        chunk_points[used : used + length] = points[starts[k] : ends[k]]
-        used += length
-    return used
-
-
-@numba.njit(cache=True)
-def _rehash(table, size):
-    """The slots of `table` in a table of `size` slots (a power of two)."""
-    out = np.zeros((size, 4), np.uint64)
-    for old in range(len(table)):
-        if table[old, 1] != 0:
-            s = _slot(table[old, 0], size - 1)
-            while out[s, 1] != 0:
-                s = (s + 1) & (size - 1)
-            out[s] = table[old]
-    return out
-
-
 class _Chunks:
     """Recently seen chunks (text between whitespace): each one's tokens as ids of one vocabulary, its sentence roles.
 
     The chunks are found and looked up in one compiled pass over the text's code
-    points (`_find_chunks`: a hash table of chunk rows, each row holding the
+    points (`quality.kernels.find_chunks`: a hash table of chunk rows, each row holding the
     chunk's characters); a document's word ids are then numpy indexing, and
     its words are read back from the ids.
     """
@@ -176,7 +104,7 @@ class _Chunks:
     def __init__(self):
         self.vocab = vocabulary.current()
         self.rows = 0
-        self.table = np.zeros((1 << 12, 4), np.uint64)  # see `_find_chunks`; open addressing, at most half full
+        self.table = np.zeros((1 << 12, 4), np.uint64)  # see `kernels.find_chunks`; open addressing, at most half full
         self.chunk_points = np.empty(1 << 13, np.uint32)
         self.used = 0  # of `chunk_points`
         self.first = np.empty(1 << 10, np.int64)  # where its token ids start in `ids`
@@ -193,7 +121,9 @@ class _Chunks:
         many tokens it has), tokenizing the chunks not seen before; None (nothing learnt) when the
         vocabulary had to start afresh for them."""
         points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
-        rows, starts, ends, hashes = _find_chunks(points, _IS_SPACE, self.table, self.chunk_points)
+        from quality.kernels import find_chunks
+
+        rows, starts, ends, hashes = find_chunks(points, _IS_SPACE, self.table, self.chunk_points)
         missing = np.flatnonzero(rows < 0)
         if len(missing):
             missing_chunks = list(map(text.__getitem__, map(slice, starts[missing].tolist(), ends[missing].tolist())))
@@ -219,12 +149,14 @@ class _Chunks:
 
     def _add(self, points, at, starts, ends, hashes) -> None:
         """Rows for the chunks found at `at` (new, distinct, in row order)."""
+        from quality import kernels
+
         rows = self.rows + len(at)
         if 2 * rows > len(self.table):
-            self.table = _rehash(self.table, 1 << (2 * rows - 1).bit_length())
+            self.table = kernels.rehash(self.table, 1 << (2 * rows - 1).bit_length())
         starts, ends = starts[at], ends[at]
         self.chunk_points = _room(self.chunk_points, self.used + int((ends - starts).sum()), self.used)
-        self.used = _add_chunks(points, starts, ends, hashes[at], self.rows, self.table, self.chunk_points, self.used)
+        self.used = kernels.add_chunks(points, starts, ends, hashes[at], self.rows, self.table, self.chunk_points, self.used)
         self.rows = rows
 
 

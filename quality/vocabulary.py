@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Callable
 
-import numba
 import numpy as np
 
 MAX_WORDS = 1 << 18
@@ -120,23 +119,6 @@ def words_of(ids: np.ndarray) -> Words:
 _UNKNOWN = 2
 
 
-@numba.njit(cache=True)
-def _any_flagged(known, points, bounds):
-    """(for each word points[bounds[w]:bounds[w + 1]], whether `known` flags one of its characters 1; the
-    characters met whose flag is unknown: while there are any, the first result does not count)."""
-    out = np.zeros(len(bounds) - 1, np.bool_)
-    unknown, missing = np.empty(len(points), np.uint32), 0
-    for word in range(len(out)):
-        for q in range(bounds[word], bounds[word + 1]):
-            flag = known[points[q]]
-            if flag == 1:
-                out[word] = True
-            elif flag == _UNKNOWN:
-                unknown[missing] = points[q]
-                missing += 1
-    return out, unknown[:missing]
-
-
 class AnyChar:
     """word -> whether `char_prop` holds for any of its characters; tables of it are computed in bulk."""
 
@@ -153,11 +135,13 @@ class AnyChar:
         if key not in _VOCAB.tables:
             _VOCAB.tables[key] = np.full(0x110000, _UNKNOWN, np.uint8)
         known = _VOCAB.tables[key]
-        out, unknown = _any_flagged(known, points, bounds)
+        from quality.kernels import any_flagged
+
+        out, unknown = any_flagged(known, points, bounds, _UNKNOWN)
         if len(unknown):
             new = np.unique(unknown)
             known[new] = np.fromiter(map(self.char_prop, map(chr, new.tolist())), np.uint8, len(new))
-            out = _any_flagged(known, points, bounds)[0]
+            out = any_flagged(known, points, bounds, _UNKNOWN)[0]
         return out
 
 

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from quality import c4, fineweb, gopher_quality, gopher_repetition, text_stats, vocabulary
+from quality import c4, fineweb, gopher_quality, gopher_repetition, kernels, text_stats, vocabulary
 from quality.ngrams import repetition_chars
 from quality.rule_chain import apply_rules
 
@@ -162,13 +162,13 @@ def test_chunk_table_splits_as_str_split_and_matches_characters_not_hashes():
     text = "cd ab\u3000cd"
     points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
     table, chunk_points = np.zeros((16, 4), np.uint64), np.zeros(8, np.uint32)
-    rows, starts, ends, hashes = text_stats._find_chunks(points, text_stats._IS_SPACE, table, chunk_points)
+    rows, starts, ends, hashes = kernels.find_chunks(points, text_stats._IS_SPACE, table, chunk_points)
     assert [text[a:b] for a, b in zip(starts, ends)] == text.split() and rows.tolist() == [-1, -1, -1]
     # "ab" stored under the hash of "cd": a lookup of "cd" finds the slot but not its characters.
-    text_stats._add_chunks(points, starts[1:2], ends[1:2], hashes[0:1], 0, table, chunk_points, 0)
-    assert text_stats._find_chunks(points, text_stats._IS_SPACE, table, chunk_points)[0].tolist() == [-1, -1, -1]
-    text_stats._add_chunks(points, starts[0:1], ends[0:1], hashes[0:1], 1, table, chunk_points, 2)
-    assert text_stats._find_chunks(points, text_stats._IS_SPACE, table, chunk_points)[0].tolist() == [1, -1, 1]
+    kernels.add_chunks(points, starts[1:2], ends[1:2], hashes[0:1], 0, table, chunk_points, 0)
+    assert kernels.find_chunks(points, text_stats._IS_SPACE, table, chunk_points)[0].tolist() == [-1, -1, -1]
+    kernels.add_chunks(points, starts[0:1], ends[0:1], hashes[0:1], 1, table, chunk_points, 2)
+    assert kernels.find_chunks(points, text_stats._IS_SPACE, table, chunk_points)[0].tolist() == [1, -1, 1]
 
 
 def test_words_read_after_the_vocabulary_started_afresh(monkeypatch):

@@ -1,0 +1,200 @@
+"""The compiled loops of the quality rules (numba), in one module imported on first use.
+
+numpy's per-call cost and one Python operation per chunk or n-gram bounded the
+rule chain; these loops do that work in one pass each. Their callers explain
+what they compute: `quality.text_stats` (the chunk table), `quality.ngrams`
+(n-gram counts, word hashes), `quality.vocabulary` (per-word character
+questions). They are imported inside the functions that call them, so a
+process that only builds a pipeline (the curate driver, the CLI) never loads
+numba. Compiled once per checkout and cached in `__pycache__`.
+"""
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, inline="always")
+def _slot(h, mask):
+    """A table slot for the 64-bit key h: mixed, the high bits folded in, masked."""
+    h *= np.uint64(0x9E3779B97F4A7C15)
+    return np.int64((h ^ (h >> np.uint64(29))) & np.uint64(mask))
+
+
+@numba.njit(cache=True, inline="always")
+def _pair_slot(a, b, mask):
+    """A table slot for the key (a, b)."""
+    return _slot(np.uint64(a) ^ (np.uint64(b) * np.uint64(0xC2B2AE3D27D4EB4F)), mask)
+
+
+@numba.njit(cache=True)
+def find_chunks(points, is_space, table, chunk_points):
+    """(rows, starts, ends, hashes) of the chunks of `points` (runs of characters between whitespace, as
+    str.split() cuts them): each chunk's row in the table, -1 where it has none, its place in `points`
+    and its 64-bit FNV-1a hash. A table slot holds (hash, row + 1, start, length) of a chunk whose
+    characters are chunk_points[start:start + length] (row + 1 == 0: the slot is free); a row matches
+    only a chunk of the same characters."""
+    size = len(points)
+    rows = np.empty(size // 2 + 1, np.int64)
+    starts, ends, hashes = np.empty_like(rows), np.empty_like(rows), np.empty(len(rows), np.uint64)
+    mask, spaces = len(table) - 1, len(is_space)
+    found, i = 0, 0
+    while i < size:
+        if points[i] < spaces and is_space[points[i]]:
+            i += 1
+            continue
+        j, h = i, np.uint64(0xCBF29CE484222325)
+        while j < size and not (points[j] < spaces and is_space[points[j]]):
+            h = (h ^ np.uint64(points[j])) * np.uint64(0x100000001B3)
+            j += 1
+        s, row = _slot(h, mask), -1
+        while table[s, 1] != 0:
+            if table[s, 0] == h and table[s, 3] == j - i:
+                at, k = np.int64(table[s, 2]), 0
+                while k < j - i and chunk_points[at + k] == points[i + k]:
+                    k += 1
+                if k == j - i:
+                    row = np.int64(table[s, 1]) - 1
+                    break
+            s = (s + 1) & mask
+        rows[found], starts[found], ends[found], hashes[found] = row, i, j, h
+        found += 1
+        i = j
+    return rows[:found], starts[:found], ends[:found], hashes[:found]
+
+
+@numba.njit(cache=True)
+def add_chunks(points, starts, ends, hashes, first_row, table, chunk_points, used):
+    """Give the chunks points[starts[k]:ends[k]] (new, distinct) the rows first_row + k; their characters
+    are stored from `used` on in `chunk_points` (long enough). Returns how many are used now."""
+    mask = len(table) - 1
+    for k in range(len(starts)):
+        length = ends[k] - starts[k]
+        s = _slot(hashes[k], mask)
+        while table[s, 1] != 0:
+            s = (s + 1) & mask
+        table[s, 0], table[s, 1], table[s, 2], table[s, 3] = hashes[k], first_row + k + 1, used, length
+        chunk_points[used : used + length] = points[starts[k] : ends[k]]
+        used += length
+    return used
+
+
+@numba.njit(cache=True)
+def rehash(table, size):
+    """The slots of `table` in a table of `size` slots (a power of two)."""
+    out = np.zeros((size, 4), np.uint64)
+    for old in range(len(table)):
+        if table[old, 1] != 0:
+            s = _slot(table[old, 0], size - 1)
+            while out[s, 1] != 0:
+                s = (s + 1) & (size - 1)
+            out[s] = table[old]
+    return out
+
+
+@numba.njit(cache=True)
+def repetition_counts(ids, offsets, word_hashes, powers, top_wanted, dup_wanted):
+    """(top[n], dup[n]) for n up to len(top_wanted) - 1: `quality.ngrams.repetition_chars`' values where wanted (0 where
+    the document has no n-gram); dup[n] is -1 where the joined strings group differently from the words."""
+    words = len(ids)
+    max_n = len(top_wanted) - 1
+    top = np.zeros(max_n + 1, np.int64)
+    dup = np.zeros(max_n + 1, np.int64)
+    size = 16
+    while size < 2 * words:
+        size *= 2
+    mask = size - 1
+    # Open addressing with linear probing; a slot is in use at level n when its stamp is n.
+    pair_stamp, pair_a, pair_b, pair_group = np.zeros(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64)
+    hash_stamp, hash_key = np.zeros(size, np.int64), np.empty(size, np.uint64)
+    groups_of = np.zeros(words, np.int64)  # each position's group at the level before (level 0: one group)
+    joined = np.zeros(words, np.uint64)  # hash of the n-gram at each position, words joined without spaces
+    first = np.empty(words, np.int64)  # where each group first occurs
+    size_before = np.full(words, 2, np.int64)  # members of each group at the level before
+    members = np.empty(words, np.int64)
+    seen = np.empty(words, np.bool_)
+    for n in range(1, max_n + 1):
+        count = words - n + 1
+        if count <= 0:
+            break
+        groups = 0
+        for i in range(count):
+            before = groups_of[i]
+            if size_before[before] == 1:  # its first n-1 words occur once: so does the n-gram
+                group = groups
+            else:
+                word = ids[i + n - 1]
+                s = _pair_slot(before, word, mask)
+                while pair_stamp[s] == n and not (pair_a[s] == before and pair_b[s] == word):
+                    s = (s + 1) & mask
+                if pair_stamp[s] != n:
+                    pair_stamp[s], pair_a[s], pair_b[s], pair_group[s] = n, before, word, groups
+                group = pair_group[s]
+            if group == groups:
+                first[groups] = i
+                members[groups] = 0
+                groups += 1
+            members[group] += 1
+            groups_of[i] = group
+            joined[i] += word_hashes[i + n - 1] * powers[offsets[i + n - 1] - offsets[i]]  # wraps: mod 2^64
+        if top_wanted[n]:
+            best, best_group = 0, 0
+            for group in range(groups):  # groups are numbered in order of first occurrence: ties go to the first
+                if members[group] > best:
+                    best, best_group = members[group], group
+            at = first[best_group]
+            top[n] = (offsets[at + n] - offsets[at] + n - 1) * best
+        if dup_wanted[n]:
+            distinct = 0
+            for i in range(count):
+                h = joined[i]
+                s = _slot(h, mask)
+                while hash_stamp[s] == n and hash_key[s] != h:
+                    s = (s + 1) & mask
+                if hash_stamp[s] != n:
+                    hash_stamp[s], hash_key[s] = n, h
+                    distinct += 1
+            if distinct != groups:
+                dup[n] = -1
+            else:
+                seen[:groups] = False
+                chars, i = 0, 0
+                while i < count:  # skipping past each repeat, as the plain count does
+                    if seen[groups_of[i]]:
+                        chars += offsets[i + n] - offsets[i]
+                        i += n
+                    else:
+                        seen[groups_of[i]] = True
+                        i += 1
+                dup[n] = chars
+        size_before[:groups] = members[:groups]
+    return top, dup
+
+
+@numba.njit(cache=True)
+def polynomial_hashes(points, bounds, base):
+    """sum of points[q] * base^(q - start) mod 2^64 over each word points[start:end] (`bounds`)."""
+    out = np.empty(len(bounds) - 1, np.uint64)
+    for word in range(len(out)):
+        h, power = np.uint64(0), np.uint64(1)
+        for q in range(bounds[word], bounds[word + 1]):
+            h += np.uint64(points[q]) * power  # wraps: mod 2^64
+            power *= base
+        out[word] = h
+    return out
+
+
+@numba.njit(cache=True)
+def any_flagged(known, points, bounds, unknown_flag):
+    """(for each word points[bounds[w]:bounds[w + 1]], whether `known` flags one of its characters 1; the
+    characters met whose flag is `unknown_flag`: while there are any, the first result does not count)."""
+    out = np.zeros(len(bounds) - 1, np.bool_)
+    unknown, missing = np.empty(len(points), np.uint32), 0
+    for word in range(len(out)):
+        for q in range(bounds[word], bounds[word + 1]):
+            flag = known[points[q]]
+            if flag == 1:
+                out[word] = True
+            elif flag == unknown_flag:
+                unknown[missing] = points[q]
+                missing += 1
+    return out, unknown[:missing]
