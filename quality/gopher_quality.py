@@ -71,14 +71,13 @@ class GopherQuality(RuleFamily):
         """`lang` picks the stop-word list; a language without one gets a null stop-word count."""
         words = split_words(text) if words is None else words
         stops = stop_words_for(lang)
+        ids = vocabulary.ids(words)  # each question below is asked once per distinct word
         if stops is None:
             stop_count = None
         elif stops is GOPHER_ENGLISH:  # exact tokens, as the paper and datatrove match them: by id
-            ids = vocabulary.ids(words)
             stop_count = len(np.unique(ids[vocabulary.table(_is_english_stop_word, bool)[ids]]))
         else:
             stop_count = len(stops.intersection(map(str.lower, words)))
-        ids = vocabulary.ids(words)  # each question below is asked once per distinct word
         real = ~vocabulary.table(is_symbol_word, bool)[ids]
         real_count = int(np.count_nonzero(real))
         lines = text.splitlines()

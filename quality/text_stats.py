@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from itertools import repeat
 
 import numpy as np
 import regex
@@ -93,7 +92,7 @@ _IS_SPACE = np.array([chr(c).isspace() for c in range(0x3001)])
 
 
 class _Chunks:
-    """Recently seen chunks (text between whitespace): each one's tokens as ids of one vocabulary, its sentence roles.
+    """Recently seen chunks (text between whitespace): each one's tokens as ids of one vocabulary.
 
     The chunks are found and looked up in one compiled pass over the text's code
     points (`quality.kernels.find_chunks`: a hash table of chunk rows, each row holding the
@@ -170,7 +169,7 @@ def _chunks() -> _Chunks:
     return _CHUNKS
 
 
-def split_words(text: str) -> list[str]:
+def split_words(text: str) -> Words:
     """Word and punctuation tokens of `text` (see the module docstring); the same as `_TOKEN.findall(text)`."""
     if _SPLIT_ONLY_SPACE.search(text):
         return Words(_TOKEN.findall(text))
@@ -195,7 +194,11 @@ def _sentence_role(token: str) -> str:
     """T: a terminal mark; P: other punctuation; W: anything else."""
     if token in TERMINAL_PUNCTUATION:
         return "T"
-    return "P" if all(unicodedata.category(ch)[0] == "P" for ch in token) else "W"
+    return "P" if all(map(_is_punctuation_char, token)) else "W"
+
+
+def _is_punctuation_char(ch: str) -> bool:
+    return unicodedata.category(ch)[0] == "P"
 
 
 _WORD, _PUNCTUATION, _TERMINAL = range(3)
@@ -204,7 +207,7 @@ _WORD, _PUNCTUATION, _TERMINAL = range(3)
 class _RoleCode:
     """token -> `_sentence_role` as 0 (W), 1 (P) or 2 (T); tables in bulk (`vocabulary.table`)."""
 
-    _all_punctuation = AllChars(lambda ch: unicodedata.category(ch)[0] == "P")
+    _all_punctuation = AllChars(_is_punctuation_char)
     _has_terminal = AnyChar(TERMINAL_PUNCTUATION.__contains__)
 
     def __call__(self, token: str) -> int:
