@@ -27,17 +27,43 @@ def _pair_slot(a, b, mask):
 
 
 @numba.njit(cache=True)
-def find_chunks(points, is_space, table, chunk_points):
-    """(rows, starts, ends, hashes) of the chunks of `points` (runs of characters between whitespace, as
-    str.split() cuts them): each chunk's row in the table, -1 where it has none, its place in `points`
-    and its 64-bit FNV-1a hash. A table slot holds (hash, row + 1, start, length) of a chunk whose
-    characters are chunk_points[start:start + length] (row + 1 == 0: the slot is free); a row matches
-    only a chunk of the same characters."""
-    size = len(points)
-    rows = np.empty(size // 2 + 1, np.int64)
-    starts, ends, hashes = np.empty_like(rows), np.empty_like(rows), np.empty(len(rows), np.uint64)
-    mask, spaces = len(table) - 1, len(is_space)
-    found, i = 0, 0
+def _grown(array, size, keep):
+    """`array` if it holds `size` entries, else a copy of its first `keep` entries with room for at least
+    `size` (doubling, so that filling it stays linear)."""
+    if len(array) >= size:
+        return array
+    out = np.empty(max(size, 2 * len(array)), array.dtype)
+    out[:keep] = array[:keep]
+    return out
+
+
+@numba.njit(cache=True)
+def find_chunks(points, is_space, table, chunk_points, used, known):
+    """The chunks of `points` (runs of characters between whitespace, as str.split() cuts them) looked up
+    in the chunk table, the new ones added: (rows, starts, ends, new_starts, new_ends, table,
+    chunk_points, used). Each chunk gets its row; a chunk not in the table gets the next row (from
+    `known` on, in order of first occurrence) and its characters are stored from `used` on. A table slot
+    holds (64-bit FNV-1a hash, row + 1, start, length) of a chunk whose characters are
+    chunk_points[start:start + length] (row + 1 == 0: the slot is free); a row matches only a chunk of
+    the same characters. The table (at most half full) and `chunk_points` grow as needed."""
+    found = np.zeros(4, np.int64)  # position, chunks, new chunks, `used`
+    found[3] = used
+    rows = np.empty(len(points) // 2 + 1, np.int64)
+    starts, ends, new_starts, new_ends = np.empty_like(rows), np.empty_like(rows), np.empty_like(rows), np.empty_like(rows)
+    chunk_points = _grown(chunk_points, used + len(points), used)  # room for every character to be new
+    while not _scan(points, is_space, table, chunk_points, known, found, rows, starts, ends, new_starts, new_ends):
+        table = _rehashed(table, 2 * len(table))
+    chunks, added = found[1], found[2]
+    return rows[:chunks], starts[:chunks], ends[:chunks], new_starts[:added], new_ends[:added], table, chunk_points, found[3]
+
+
+@numba.njit(cache=True)
+def _scan(points, is_space, table, chunk_points, known, found, rows, starts, ends, new_starts, new_ends):
+    """`find_chunks`' loop from found[0] on, with a table that does not grow: False when it stopped at a
+    new chunk that would make the table more than half full (`found` says where)."""
+    size, mask, spaces = len(points), len(table) - 1, len(is_space)
+    i, chunks, added, used = found[0], found[1], found[2], found[3]
+    done = True
     while i < size:
         if points[i] < spaces and is_space[points[i]]:
             i += 1
@@ -46,40 +72,36 @@ def find_chunks(points, is_space, table, chunk_points):
         while j < size and not (points[j] < spaces and is_space[points[j]]):
             h = (h ^ np.uint64(points[j])) * np.uint64(0x100000001B3)
             j += 1
+        length = j - i
         s, row = _slot(h, mask), -1
         while table[s, 1] != 0:
-            if table[s, 0] == h and table[s, 3] == j - i:
+            if table[s, 0] == h and table[s, 3] == length:
                 at, k = np.int64(table[s, 2]), 0
-                while k < j - i and chunk_points[at + k] == points[i + k]:
+                while k < length and chunk_points[at + k] == points[i + k]:
                     k += 1
-                if k == j - i:
+                if k == length:
                     row = np.int64(table[s, 1]) - 1
                     break
             s = (s + 1) & mask
-        rows[found], starts[found], ends[found], hashes[found] = row, i, j, h
-        found += 1
+        if row < 0:
+            if 2 * (known + added + 1) > len(table):
+                done = False
+                break
+            row = known + added
+            chunk_points[used : used + length] = points[i:j]
+            table[s, 0], table[s, 1], table[s, 2], table[s, 3] = h, row + 1, used, length
+            used += length
+            new_starts[added], new_ends[added] = i, j
+            added += 1
+        rows[chunks], starts[chunks], ends[chunks] = row, i, j
+        chunks += 1
         i = j
-    return rows[:found], starts[:found], ends[:found], hashes[:found]
+    found[0], found[1], found[2], found[3] = i, chunks, added, used
+    return done
 
 
 @numba.njit(cache=True)
-def add_chunks(points, starts, ends, hashes, first_row, table, chunk_points, used):
-    """Give the chunks points[starts[k]:ends[k]] (new, distinct) the rows first_row + k; their characters
-    are stored from `used` on in `chunk_points` (long enough). Returns how many are used now."""
-    mask = len(table) - 1
-    for k in range(len(starts)):
-        length = ends[k] - starts[k]
-        s = _slot(hashes[k], mask)
-        while table[s, 1] != 0:
-            s = (s + 1) & mask
-        table[s, 0], table[s, 1], table[s, 2], table[s, 3] = hashes[k], first_row + k + 1, used, length
-        chunk_points[used : used + length] = points[starts[k] : ends[k]]
-        used += length
-    return used
-
-
-@numba.njit(cache=True)
-def rehash(table, size):
+def _rehashed(table, size):
     """The slots of `table` in a table of `size` slots (a power of two)."""
     out = np.zeros((size, 4), np.uint64)
     for old in range(len(table)):
@@ -89,6 +111,44 @@ def rehash(table, size):
                 s = (s + 1) & (size - 1)
             out[s] = table[old]
     return out
+
+
+@numba.njit(cache=True)
+def learn_chunks(first, count, ids, size, known, chunk_lengths, token_lengths, token_ids):
+    """Record the tokens of the new chunks of rows known, known + 1, ...: each row's first token id in
+    `ids` (from `size` on) and how many it has. Every character of a chunk is in exactly one of its
+    tokens, in order, so a chunk's tokens are read off the lengths. Returns (first, count, ids), grown
+    as needed."""
+    rows = len(chunk_lengths)
+    first, count = _grown(first, known + rows, known), _grown(count, known + rows, known)
+    ids = _grown(ids, size + len(token_ids), size)
+    ids[size : size + len(token_ids)] = token_ids
+    t = 0
+    for c in range(rows):
+        first[known + c], chars = size + t, 0
+        while chars < chunk_lengths[c] and t < len(token_lengths):
+            chars += token_lengths[t]
+            t += 1
+        count[known + c] = size + t - first[known + c]
+    return first, count, ids
+
+
+@numba.njit(cache=True)
+def chunk_token_ids(rows, first, count, ids):
+    """(the token ids of the chunks with these rows, in order; how many tokens each chunk has)."""
+    counts = np.empty(len(rows), np.int64)
+    total = 0
+    for k in range(len(rows)):
+        counts[k] = count[rows[k]]
+        total += counts[k]
+    out = np.empty(total, np.int64)
+    at = 0
+    for k in range(len(rows)):
+        f = first[rows[k]]
+        for q in range(counts[k]):
+            out[at + q] = ids[f + q]
+        at += counts[k]
+    return out, counts
 
 
 @numba.njit(cache=True)

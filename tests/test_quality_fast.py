@@ -157,18 +157,38 @@ def test_vocabulary_reset_keeps_ids_consistent(monkeypatch):
         assert len(vocabulary._VOCAB) <= 8 + len(words)
 
 
+def _fnv1a(text):
+    h = 0xCBF29CE484222325
+    for ch in text:
+        h = ((h ^ ord(ch)) * 0x100000001B3) % (1 << 64)
+    return h
+
+
 def test_chunk_table_splits_as_str_split_and_matches_characters_not_hashes():
     assert np.flatnonzero(text_stats._IS_SPACE).tolist() == [c for c in range(0x110000) if chr(c).isspace()]
     text = "cd ab\u3000cd"
     points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
-    table, chunk_points = np.zeros((16, 4), np.uint64), np.zeros(8, np.uint32)
-    rows, starts, ends, hashes = kernels.find_chunks(points, text_stats._IS_SPACE, table, chunk_points)
-    assert [text[a:b] for a, b in zip(starts, ends)] == text.split() and rows.tolist() == [-1, -1, -1]
+    table, chunk_points = np.zeros((16, 4), np.uint64), np.zeros(1, np.uint32)
+    rows, starts, ends, new_starts, new_ends, table, chunk_points, used = kernels.find_chunks(
+        points, text_stats._IS_SPACE, table, chunk_points, 0, 0)
+    assert [text[a:b] for a, b in zip(starts, ends)] == text.split() and rows.tolist() == [0, 1, 0]
+    assert [text[a:b] for a, b in zip(new_starts, new_ends)] == ["cd", "ab"] and used == 4
+    assert kernels.find_chunks(points, text_stats._IS_SPACE, table, chunk_points, used, 2)[0].tolist() == [0, 1, 0]
     # "ab" stored under the hash of "cd": a lookup of "cd" finds the slot but not its characters.
-    kernels.add_chunks(points, starts[1:2], ends[1:2], hashes[0:1], 0, table, chunk_points, 0)
-    assert kernels.find_chunks(points, text_stats._IS_SPACE, table, chunk_points)[0].tolist() == [-1, -1, -1]
-    kernels.add_chunks(points, starts[0:1], ends[0:1], hashes[0:1], 1, table, chunk_points, 2)
-    assert kernels.find_chunks(points, text_stats._IS_SPACE, table, chunk_points)[0].tolist() == [1, -1, 1]
+    forged, mask = np.zeros((16, 4), np.uint64), 15
+    forged[kernels._slot(np.uint64(_fnv1a("cd")), mask)] = (_fnv1a("cd"), 1, 0, 2)
+    found = kernels.find_chunks(points, text_stats._IS_SPACE, forged, np.array([ord("a"), ord("b")], np.uint32), 2, 1)
+    assert found[0].tolist() == [1, 2, 1] and found[-1] == 6
+
+
+def test_chunk_table_grows_past_half_full():
+    text = " ".join(f"w{i}" for i in range(100)) + " w7 w99"
+    points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    rows, *_, table, chunk_points, used = kernels.find_chunks(
+        points, text_stats._IS_SPACE, np.zeros((4, 4), np.uint64), np.zeros(1, np.uint32), 0, 0)
+    assert rows.tolist() == list(range(100)) + [7, 99] and len(table) == 256 and np.count_nonzero(table[:, 1]) == 100
+    again = kernels.find_chunks(points, text_stats._IS_SPACE, table, chunk_points, used, 100)
+    assert again[0].tolist() == rows.tolist() and len(again[3]) == 0
 
 
 def test_words_read_after_the_vocabulary_started_afresh(monkeypatch):
