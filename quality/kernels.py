@@ -167,6 +167,24 @@ def chunk_token_ids(rows, first, count, ids):
 
 
 @numba.njit(cache=True)
+def later_sentence_starts(roles, ids, starts, counts, line_starts, word, punctuation, terminal):
+    """How many tokens start a sentence that is not the first of its line: a `word` token right after a
+    `terminal` one, `punctuation` in between skipped (roles[id]: the token's role). The tokens are the
+    ids, counts[c] of them for the chunk at starts[c]; line k starts at line_starts[k]."""
+    out, t, line, before = 0, 0, 0, -1  # before: the role of the line's last token that is not punctuation
+    for c in range(len(starts)):
+        while line + 1 < len(line_starts) and starts[c] >= line_starts[line + 1]:
+            line, before = line + 1, -1
+        for _ in range(counts[c]):
+            role = roles[ids[t]]
+            t += 1
+            if role != punctuation:
+                out += role == word and before == terminal
+                before = role
+    return out
+
+
+@numba.njit(cache=True)
 def repetition_counts(ids, offsets, word_hashes, powers, top_wanted, dup_wanted):
     """(top[n], dup[n]) for n up to len(top_wanted) - 1: `quality.ngrams.repetition_chars`' values where wanted (0 where
     the document has no n-gram); dup[n] is -1 where the joined strings group differently from the words."""

@@ -201,14 +201,12 @@ def count_sentences_in_lines(lines: list[str]) -> int:
         roles = ("".join(map(_sentence_role, _TOKEN.findall(line))) for line in lines)
         return sum(1 + line_roles.replace("P", "").count("TW") for line_roles in roles)
     ids, starts, counts = _tokens(text)
-    roles = vocabulary.table(_ROLE_CODE, np.uint8)[ids]
     line_starts = np.zeros(len(lines), np.int64)
     np.cumsum(np.fromiter(map(len, lines[:-1]), np.int64, len(lines) - 1) + 1, out=line_starts[1:])
-    line_of = np.repeat(np.searchsorted(line_starts, starts, "right"), counts)
-    kept = roles != _PUNCTUATION
-    roles, line_of = roles[kept], line_of[kept]
-    starts_sentence = (roles[:-1] == _TERMINAL) & (roles[1:] == _WORD) & (line_of[:-1] == line_of[1:])
-    return len(lines) + int(np.count_nonzero(starts_sentence))
+    from quality.kernels import later_sentence_starts
+
+    roles = vocabulary.table(_ROLE_CODE, np.uint8)
+    return len(lines) + later_sentence_starts(roles, ids, starts, counts, line_starts, _WORD, _PUNCTUATION, _TERMINAL)
 
 
 def find_duplicates(items: list[str]) -> tuple[int, int]:
