@@ -66,7 +66,7 @@ def import_baseline(rev: str, into: Path):
     package = into / "quality_baseline"
     (into / "quality").rename(package)
     for path in package.glob("*.py"):
-        path.write_text(re.sub(r"^(from|import) quality\b", r"\1 quality_baseline", path.read_text(), flags=re.M))
+        path.write_text(re.sub(r"^(\s*)(from|import) quality\b", r"\1\2 quality_baseline", path.read_text(), flags=re.M))
     sys.path.insert(0, str(into))
     return importlib.import_module("quality_baseline")
 

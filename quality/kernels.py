@@ -185,10 +185,24 @@ def later_sentence_starts(roles, ids, starts, counts, line_starts, word, punctua
 
 
 @numba.njit(cache=True)
-def repetition_counts(ids, offsets, word_hashes, powers, top_wanted, dup_wanted):
-    """(top[n], dup[n]) for n up to len(top_wanted) - 1: `quality.ngrams.repetition_chars`' values where wanted (0 where
-    the document has no n-gram); dup[n] is -1 where the joined strings group differently from the words."""
+def repetition_counts(ids, lengths, hashes, has_space, powers, top_wanted, dup_wanted):
+    """(top[n], dup[n], spaced) for n up to len(top_wanted) - 1: `quality.ngrams.repetition_chars`' values where
+    wanted (0 where the document has no n-gram); dup[n] is -1 where the joined strings group differently
+    from the words; spaced: whether a word has a space. lengths, hashes, has_space: by id (the word
+    features); powers: base^q (computed here where too short)."""
     words = len(ids)
+    offsets = np.zeros(words + 1, np.int64)  # of each word in "".join(words)
+    word_hashes = np.empty(words, np.uint64)
+    spaced = False
+    for i in range(words):
+        offsets[i + 1] = offsets[i] + lengths[ids[i]]
+        word_hashes[i] = hashes[ids[i]]
+        spaced |= has_space[ids[i]]
+    if len(powers) <= offsets[words]:
+        base, powers = powers[1], np.empty(offsets[words] + 1, np.uint64)
+        powers[0] = 1
+        for q in range(1, len(powers)):
+            powers[q] = powers[q - 1] * base  # wraps: mod 2^64
     max_n = len(top_wanted) - 1
     top = np.zeros(max_n + 1, np.int64)
     dup = np.zeros(max_n + 1, np.int64)
@@ -260,34 +274,34 @@ def repetition_counts(ids, offsets, word_hashes, powers, top_wanted, dup_wanted)
                         i += 1
                 dup[n] = chars
         size_before[:groups] = members[:groups]
-    return top, dup
+    return top, dup, spaced
 
 
 @numba.njit(cache=True)
-def polynomial_hashes(points, bounds, base):
-    """sum of points[q] * base^(q - start) mod 2^64 over each word points[start:end] (`bounds`)."""
-    out = np.empty(len(bounds) - 1, np.uint64)
-    for word in range(len(out)):
-        h, power = np.uint64(0), np.uint64(1)
-        for q in range(bounds[word], bounds[word + 1]):
+def word_features(flags, known, points, lengths, base, at, length_out, hash_out, any_out, all_out):
+    """Rows at, at + 1, ... of the word features (`quality.vocabulary`) for words of these lengths whose
+    code points are joined in `points`: length; hash, sum of points[q] * base^(q - start) mod 2^64;
+    any_out[k] / all_out[k], whether bit k of `flags` is set for any / every character. Returns the
+    characters whose flags lack `known`; while there are any, nothing is written."""
+    unknown, missing = np.empty(len(points), np.uint32), 0
+    for point in points:
+        if not flags[point] & known:
+            unknown[missing] = point
+            missing += 1
+    if missing:
+        return unknown[:missing]
+    q = 0
+    for word in range(len(lengths)):
+        h, power, ored, anded = np.uint64(0), np.uint64(1), np.uint32(0), np.uint32(0xFFFFFFFF)
+        for _ in range(lengths[word]):
+            flag = flags[points[q]]
+            ored |= flag
+            anded &= flag
             h += np.uint64(points[q]) * power  # wraps: mod 2^64
             power *= base
-        out[word] = h
-    return out
-
-
-@numba.njit(cache=True)
-def any_flagged(known, points, bounds, unknown_flag):
-    """(for each word points[bounds[w]:bounds[w + 1]], whether `known` flags one of its characters 1; the
-    characters met whose flag is `unknown_flag`: while there are any, the first result does not count)."""
-    out = np.zeros(len(bounds) - 1, np.bool_)
-    unknown, missing = np.empty(len(points), np.uint32), 0
-    for word in range(len(out)):
-        for q in range(bounds[word], bounds[word + 1]):
-            flag = known[points[q]]
-            if flag == 1:
-                out[word] = True
-            elif flag == unknown_flag:
-                unknown[missing] = points[q]
-                missing += 1
-    return out, unknown[:missing]
+            q += 1
+        length_out[at + word], hash_out[at + word] = lengths[word], h
+        for k in range(len(any_out)):
+            any_out[k, at + word] = (ored >> k) & 1
+            all_out[k, at + word] = (anded >> k) & 1
+    return unknown[:0]

@@ -31,43 +31,17 @@ import numpy as np
 
 from quality import vocabulary
 
-_BASE = 0x100000001B3
-_CACHED_POWERS = 1 << 20  # characters; longer documents compute their own powers
-_powers = np.ones(1, np.uint64)
-
-
-def _power_table(length: int) -> np.ndarray:
-    """BASE^q mod 2^64 for q in 0..length (at least)."""
-    global _powers
-    if len(_powers) > length:
-        return _powers
-    size = max(length + 1, min(2 * len(_powers), _CACHED_POWERS))
-    powers = np.empty(size, np.uint64)
-    powers[0] = 1
-    np.cumprod(np.full(size - 1, _BASE, np.uint64), out=powers[1:])  # integer arrays wrap: mod 2^64
-    if size <= _CACHED_POWERS:
-        _powers = powers
+def _powers(size: int) -> np.ndarray:
+    """HASH_BASE^q mod 2^64 for q below `size` (integer arrays wrap)."""
+    powers = np.ones(size, np.uint64)
+    np.cumprod(np.full(size - 1, vocabulary.HASH_BASE, np.uint64), out=powers[1:])
     return powers
 
 
+_POWERS = _powers(1 << 16)  # longer documents' powers are computed in the kernel
+
+
 _has_space = vocabulary.AnyChar(" ".__eq__)
-
-
-class _WordHash:
-    """word -> the polynomial hash of its characters, sum of c_q * BASE^q (mod 2^64); tables in bulk."""
-
-    def __call__(self, word: str) -> int:
-        points = np.frombuffer(word.encode("utf-32-le", "surrogatepass"), np.uint32)
-        return int(self.bulk(points, np.array([0, len(points)]))[0])
-
-    def bulk(self, points: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-        """The hash of each word, given the words' code points joined and their bounds (`vocabulary.table`)."""
-        from quality.kernels import polynomial_hashes
-
-        return polynomial_hashes(points, bounds, np.uint64(_BASE))
-
-
-_WORD_HASH = _WordHash()
 
 
 @lru_cache
@@ -82,13 +56,11 @@ def repetition_chars(words: Sequence[str], top_ns: Iterable[int], dup_ns: Iterab
     """({n: `top_chars_plain(words, n)`} for n in top_ns, {n: `dup_chars_plain(words, n)`} for n in dup_ns)."""
     top_ns, dup_ns = tuple(top_ns), tuple(dup_ns)
     ids = vocabulary.ids(words)
-    offsets = np.zeros(len(ids) + 1, np.int64)  # of each word in "".join(words)
-    np.cumsum(vocabulary.table(len, np.int64)[ids], out=offsets[1:])
-    word_hashes = vocabulary.table(_WORD_HASH, np.uint64)[ids]
+    lengths, hashes, has_space = vocabulary.table(len, np.int64), vocabulary.hashes(), vocabulary.table(_has_space, bool)
     from quality.kernels import repetition_counts
 
-    top, dup = repetition_counts(ids, offsets, word_hashes, _power_table(int(offsets[-1])), *_wanted(top_ns, dup_ns))
-    if top_ns and vocabulary.table(_has_space, bool)[ids].any():
+    top, dup, spaced = repetition_counts(ids, lengths, hashes, has_space, _POWERS, *_wanted(top_ns, dup_ns))
+    if top_ns and spaced:
         top_out = {n: top_chars_plain(words, n) for n in top_ns}
     else:
         top_out = {n: int(top[n]) for n in top_ns}

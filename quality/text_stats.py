@@ -176,9 +176,11 @@ class _RoleCode:
     def __call__(self, token: str) -> int:
         return "WPT".index(_sentence_role(token))
 
-    def bulk(self, points: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-        terminal = (np.diff(bounds) == 1) & self._has_terminal.bulk(points, bounds)  # the marks are single characters
-        return np.where(terminal, _TERMINAL, np.where(self._all_punctuation.bulk(points, bounds), _PUNCTUATION, _WORD))
+    def bulk(self, start: int, stop: int) -> np.ndarray:
+        single = vocabulary.table(len, np.int64)[start:stop] == 1  # the terminal marks are single characters
+        terminal = single & vocabulary.table(self._has_terminal, bool)[start:stop]
+        all_punctuation = vocabulary.table(self._all_punctuation, bool)[start:stop]
+        return np.where(terminal, _TERMINAL, np.where(all_punctuation, _PUNCTUATION, _WORD))
 
 
 _ROLE_CODE = _RoleCode()

@@ -3,11 +3,15 @@
 The rule families ask the same questions of every occurrence of a word (its
 length, whether it is all punctuation, whether it has a letter). Asking them
 once per distinct word and reading the answers from numpy arrays indexed by
-id turns per-token Python calls into array operations. A question about the
-characters of a word (`AnyChar`, `AllChars`) is answered for all new words at
-once: each distinct character is asked once, and the words' answers are read
-off the characters' with numpy. The new words' characters are encoded once for
-all such tables (`_Vocabulary.chars`).
+id turns per-token Python calls into array operations.
+
+Most of the questions are numbers about a word's characters: its length, a
+polynomial hash of its characters (`HASH_BASE`), and questions asked of each
+character (`AnyChar`, `AllChars`). Those are answered for all new words in
+one compiled pass (`quality.kernels.word_features`): each distinct character
+is asked every registered question once, the answers kept as bits, and each
+word gets the OR and the AND of its characters' bits. Numpy's cost per call,
+not the work, bounded these tables when each was filled on its own.
 
 Ids hold within one computation only: `ids()` clears the vocabulary (and every
 table) before it grows past `MAX_WORDS`, so a long-running worker's memory
@@ -22,6 +26,29 @@ from typing import Callable
 import numpy as np
 
 MAX_WORDS = 1 << 18
+HASH_BASE = np.uint64(0x100000001B3)
+"""A word's hash is the sum of c_q * HASH_BASE^q over its code points c_q, mod 2^64."""
+
+
+class _Column:
+    """A numpy array that grows at the end, by doubling: `values` is the filled part."""
+
+    def __init__(self, dtype):
+        self._data = np.empty(1 << 10, dtype)
+        self.size = 0
+
+    def extend(self, values: np.ndarray) -> None:
+        need = self.size + len(values)
+        if need > len(self._data):
+            grown = np.empty(max(need, 2 * len(self._data)), self._data.dtype)
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size : need] = values
+        self.size = need
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._data[: self.size]
 
 
 class _Vocabulary(dict):
@@ -30,24 +57,70 @@ class _Vocabulary(dict):
     def __init__(self):
         super().__init__()
         self.words: list[str] = []
-        self.tables: dict[tuple, tuple[np.ndarray, int] | np.ndarray] = {}
-        self._span: tuple = (0, 0, np.empty(0, np.uint32), np.zeros(1, np.int64))
+        self.tables: dict[tuple, _Column] = {}
+        self._featured = 0  # words whose features are computed
+        self._features = _features_of(1 << 10)
 
     def __missing__(self, word: str) -> int:
         self[word] = len(self.words)
         self.words.append(word)
         return self[word]
 
-    def chars(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        """(the code points of words[start:stop] joined; where each word starts in them, and the end),
-        remembered for the last span asked: the tables that grow together share one encoding."""
-        if self._span[:2] != (start, stop):
-            words = self.words[start:stop]
+    def features(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(lengths, hashes, any, all) of every word so far, by id: any[k] (all[k]) says whether the k-th
+        registered character question holds for any (every) character of the word."""
+        size, done = len(self.words), self._featured
+        lengths, hashes, any_rows, all_rows = self._features
+        if len(any_rows) != len(_CHAR_PROPS):  # a question registered since: every word is asked again
+            done, self._features = 0, _features_of(len(lengths))
+        if done < size:
+            if size > len(self._features[0]):
+                grown = _features_of(max(size, 2 * len(self._features[0])))
+                for old, new in zip(self._features, grown):
+                    new[..., :done] = old[..., :done]
+                self._features = grown
+            words = self.words[done:size]
             points = np.frombuffer("".join(words).encode("utf-32-le", "surrogatepass"), np.uint32)
-            bounds = np.zeros(len(words) + 1, np.int64)
-            np.cumsum(np.fromiter(map(len, words), np.int64, len(words)), out=bounds[1:])
-            self._span = (start, stop, points, bounds)
-        return self._span[2:]
+            word_lengths = np.fromiter(map(len, words), np.int64, size - done)
+            from quality.kernels import word_features
+
+            unknown = word_features(_CHAR_FLAGS, _KNOWN, points, word_lengths, HASH_BASE, done, *self._features)
+            if len(unknown):
+                _learn_chars(np.unique(unknown))
+                word_features(_CHAR_FLAGS, _KNOWN, points, word_lengths, HASH_BASE, done, *self._features)
+            self._featured = size
+        lengths, hashes, any_rows, all_rows = self._features
+        return lengths[:size], hashes[:size], any_rows[:, :size], all_rows[:, :size]
+
+
+def _features_of(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Empty `_Vocabulary.features` arrays for `size` words."""
+    questions = len(_CHAR_PROPS)
+    return (np.empty(size, np.int64), np.empty(size, np.uint64), np.empty((questions, size), np.bool_),
+            np.empty((questions, size), np.bool_))
+
+
+# The registered character questions (`AnyChar`), by bit, and each character's answers: bit k is the
+# k-th question's, _KNOWN says the character has been asked.
+_CHAR_PROPS: list[Callable[[str], bool]] = []
+_KNOWN = np.uint32(1 << 31)
+_CHAR_FLAGS = np.zeros(0x110000, np.uint32)
+
+
+def _register(char_prop: Callable[[str], bool]) -> int:
+    """The index of a new character question; every character will be asked again."""
+    if len(_CHAR_PROPS) == 31:
+        raise ValueError("at most 31 character questions")
+    _CHAR_PROPS.append(char_prop)
+    _CHAR_FLAGS[:] = 0
+    return len(_CHAR_PROPS) - 1
+
+
+def _learn_chars(points: np.ndarray) -> None:
+    """Ask these characters every registered question."""
+    for point in points.tolist():
+        ch = chr(point)
+        _CHAR_FLAGS[point] = _KNOWN | sum(1 << bit for bit, prop in enumerate(_CHAR_PROPS) if prop(ch))
 
 
 _VOCAB = _Vocabulary()
@@ -116,64 +189,48 @@ def words_of(ids: np.ndarray) -> Words:
     return out
 
 
-_UNKNOWN = 2
-
-
 class AnyChar:
-    """word -> whether `char_prop` holds for any of its characters; tables of it are computed in bulk."""
+    """word -> whether `char_prop` holds for any of its characters; its table comes from the word features."""
 
     def __init__(self, char_prop: Callable[[str], bool]):
         self.char_prop = char_prop
+        self.question = _register(char_prop)
 
     def __call__(self, word: str) -> bool:
         return any(map(self.char_prop, word))
-
-    def bulk(self, points: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-        """`self(word)` for each word, given the words' code points joined and their bounds in them
-        (`_Vocabulary.chars`), asking `char_prop` once per distinct character."""
-        key = ("chars", self.char_prop)  # `char_prop` of each code point, filled in as characters turn up
-        if key not in _VOCAB.tables:
-            _VOCAB.tables[key] = np.full(0x110000, _UNKNOWN, np.uint8)
-        known = _VOCAB.tables[key]
-        from quality.kernels import any_flagged
-
-        out, unknown = any_flagged(known, points, bounds, _UNKNOWN)
-        if len(unknown):
-            new = np.unique(unknown)
-            known[new] = np.fromiter(map(self.char_prop, map(chr, new.tolist())), np.uint8, len(new))
-            out = any_flagged(known, points, bounds, _UNKNOWN)[0]
-        return out
 
 
 class AllChars(AnyChar):
     """word -> whether `char_prop` holds for every one of its characters (True for an empty word)."""
 
-    def __init__(self, char_prop: Callable[[str], bool]):
-        super().__init__(char_prop)
-        self._any_other = AnyChar(lambda ch: not char_prop(ch))
-
     def __call__(self, word: str) -> bool:
         return all(map(self.char_prop, word))
 
-    def bulk(self, points: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-        return ~self._any_other.bulk(points, bounds)
-
 
 def table(prop: Callable[[str], object], dtype: type) -> np.ndarray:
-    """`prop(word)` for every id given out so far, as an array indexed by id (computed once per word;
-    for all new words in one call where `prop` has a `bulk(points, bounds)` method, as `AnyChar` has:
-    the new words' code points joined and their bounds, see `_Vocabulary.chars`)."""
+    """`prop(word)` for every id given out so far, as an array indexed by id (computed once per word).
+
+    `len`, `AnyChar` and `AllChars` read the word features; a prop with a
+    `bulk(start, stop)` method computes the current vocabulary's words[start:stop]
+    in one call; any other prop is called once per new word.
+    """
+    if prop is len:
+        return _VOCAB.features()[0]
+    if isinstance(prop, AnyChar):
+        return _VOCAB.features()[3 if isinstance(prop, AllChars) else 2][prop.question]
     key = (prop, dtype)
-    store, done = _VOCAB.tables.get(key, (np.empty(0, dtype), 0))
-    size = len(_VOCAB.words)
+    store = _VOCAB.tables.get(key)
+    if store is None:
+        store = _VOCAB.tables[key] = _Column(dtype)
+    done, size = store.size, len(_VOCAB.words)
     if done < size:
-        if len(store) < size:  # grow by doubling, so filling the table stays linear in the vocabulary
-            store = np.concatenate((store[:done], np.empty(max(size, 2 * len(store)) - done, dtype)))
-        if prop is len:
-            store[done:size] = np.diff(_VOCAB.chars(done, size)[1])
-        elif hasattr(prop, "bulk"):
-            store[done:size] = prop.bulk(*_VOCAB.chars(done, size))
+        if hasattr(prop, "bulk"):
+            store.extend(prop.bulk(done, size))
         else:
-            store[done:size] = np.fromiter(map(prop, _VOCAB.words[done:size]), dtype, size - done)
-        _VOCAB.tables[key] = store, size
-    return store[:size]
+            store.extend(np.fromiter(map(prop, _VOCAB.words[done:size]), dtype, size - done))
+    return store.values
+
+
+def hashes() -> np.ndarray:
+    """The hash of every word so far (see `HASH_BASE`), by id."""
+    return _VOCAB.features()[1]

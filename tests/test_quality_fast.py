@@ -20,7 +20,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from quality import c4, fineweb, gopher_quality, gopher_repetition, kernels, text_stats, vocabulary
+from quality import c4, fineweb, gopher_quality, gopher_repetition, kernels, ngrams, text_stats, vocabulary
 from quality.ngrams import repetition_chars
 from quality.rule_chain import apply_rules
 
@@ -127,6 +127,14 @@ def test_ngram_counts_equal_the_string_definitions(words):
     assert fast_repetition_ngrams(words) == ref_repetition_ngrams(words)
 
 
+def test_long_documents_compute_their_own_powers():
+    """Past the cached powers of the hash base (2^16 characters of words) the kernel computes its own."""
+    rng = np.random.default_rng(0)
+    words = [str(w) for w in rng.choice(["alpha", "beta", "gamma", "delta", "al", "phabeta"], 16000)]
+    assert sum(map(len, words)) > len(ngrams._POWERS)
+    assert fast_repetition_ngrams(words) == ref_repetition_ngrams(words)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(["a b", "a", "b", "ab"]), max_size=40))
 def test_words_with_spaces_fall_back_to_strings(words):
@@ -189,6 +197,22 @@ def test_chunk_table_grows_past_half_full():
     assert rows.tolist() == list(range(100)) + [7, 99] and len(table) == 256 and np.count_nonzero(table[:, 1]) == 100
     again = kernels.find_chunks(points, text_stats._IS_SPACE, table, chunk_points, used, 100)
     assert again[0].tolist() == rows.tolist() and len(again[3]) == 0
+
+
+def test_a_character_question_registered_later_is_asked_of_every_word(monkeypatch):
+    for name in ("_CHAR_PROPS", "_CHAR_FLAGS"):
+        monkeypatch.setattr(vocabulary, name, getattr(vocabulary, name).copy())
+    monkeypatch.setattr(vocabulary, "_VOCAB", vocabulary._Vocabulary())
+    words = text_stats.split_words("ab, cd! \u00e9f " + " ".join(f"w{i}" for i in range(3000)))
+    ids = vocabulary.ids(words)
+    letters = vocabulary.table(gopher_quality.has_letter, bool)[ids].tolist()
+    has_c, all_c = vocabulary.AnyChar("c".__eq__), vocabulary.AllChars("c".__eq__)
+    assert vocabulary.table(has_c, bool)[ids].tolist() == ["c" in w for w in words]
+    assert vocabulary.table(all_c, bool)[ids].tolist() == [set(w) == {"c"} for w in words]
+    assert vocabulary.table(gopher_quality.has_letter, bool)[ids].tolist() == letters == [
+        any(ch.isalpha() for ch in w) for w in words]
+    assert vocabulary.hashes()[ids].tolist() == [
+        sum(ord(ch) * pow(int(vocabulary.HASH_BASE), q, 1 << 64) for q, ch in enumerate(w)) % (1 << 64) for w in words]
 
 
 def test_words_read_after_the_vocabulary_started_afresh(monkeypatch):
