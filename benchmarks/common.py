@@ -53,19 +53,22 @@ def best_cpu_seconds(fn, docs, repeat: int = 3) -> float:
 
 
 def run_measured(cmd: list[str], **kwargs) -> dict:
-    """Run a command; wall time and the peak summed RSS of its whole process tree (Beam workers included)."""
-    peak = 0
+    """Run a command; wall time and the peak summed RSS of its whole process tree (Beam workers included),
+    and the peak of its anonymous part (RSS less file-backed and shared pages: memory-mapped files that
+    were read count in RSS but can be dropped by the kernel at any time)."""
+    peak = peak_anon = 0
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, **kwargs)
     parent = psutil.Process(proc.pid)
     done = threading.Event()
 
     def sample():
-        nonlocal peak
+        nonlocal peak, peak_anon
         while not done.is_set():
             try:
-                procs = [parent, *parent.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+                infos = [p.memory_info() for p in (parent, *parent.children(recursive=True)) if p.is_running()]
+                peak = max(peak, sum(info.rss for info in infos))
+                peak_anon = max(peak_anon, sum(info.rss - info.shared for info in infos))
             except psutil.Error:
                 pass
             time.sleep(0.1)
@@ -78,4 +81,4 @@ def run_measured(cmd: list[str], **kwargs) -> dict:
     wall = time.perf_counter() - started
     if code != 0:
         raise SystemExit(f"command failed ({code}): {' '.join(cmd)}")
-    return {"wall_s": wall, "peak_rss_mb": peak / 2**20}
+    return {"wall_s": wall, "peak_rss_mb": peak / 2**20, "peak_anon_rss_mb": peak_anon / 2**20}

@@ -11,7 +11,8 @@ has units to spread. The default curate config runs (language, Gopher, FineWeb,
 exact and near-dup, PII, bias; C4 and the classifier are off by default).
 
 Peak RSS is the summed RSS of the whole process tree (driver and Beam workers),
-sampled every 0.1 s.
+sampled every 0.1 s; also its anonymous part (without the pages of memory-mapped
+files, such as the near-dup signature sidecars, that the kernel can drop).
 
     .venv/bin/python benchmarks/scale.py [--base-mb 25] [--scales 1 4 16 64] [--workers 2]
 """
@@ -119,6 +120,7 @@ def main() -> None:
                 "wall_s": round(result["wall_s"], 1),
                 "text_mb_per_s": round(text_bytes / 1e6 / result["wall_s"], 3),
                 "peak_rss_mb": round(result["peak_rss_mb"]),
+                "peak_anon_rss_mb": round(result["peak_anon_rss_mb"]),
             })
             print(json.dumps(rows[-1]), flush=True)
             for path in sorted(inputs.iterdir()):
@@ -127,7 +129,8 @@ def main() -> None:
     for row in rows[1:]:
         print(
             f"{row['scale']}x vs {base['scale']}x: input {row['text_mb'] / base['text_mb']:.1f}x, "
-            f"wall {row['wall_s'] / base['wall_s']:.2f}x, peak RSS {row['peak_rss_mb'] / base['peak_rss_mb']:.2f}x"
+            f"wall {row['wall_s'] / base['wall_s']:.2f}x, peak RSS {row['peak_rss_mb'] / base['peak_rss_mb']:.2f}x "
+            f"(anonymous {row['peak_anon_rss_mb'] / base['peak_anon_rss_mb']:.2f}x)"
         )
 
 
