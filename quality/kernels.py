@@ -2,9 +2,9 @@
 
 numpy's per-call cost and one Python operation per chunk or n-gram bounded the
 rule chain; these loops do that work in one pass each. Their callers explain
-what they compute: `quality.text_stats` (the chunk table), `quality.ngrams`
-(n-gram counts, word hashes), `quality.vocabulary` (per-word character
-questions). They are imported inside the functions that call them, so a
+what they compute: `quality.text_stats` (the chunk table, sentence starts),
+`quality.ngrams` (n-gram counts), `quality.vocabulary` (word features: length,
+hash, character questions). They are imported inside the functions that call them, so a
 process that only builds a pipeline (the curate driver, the CLI) never loads
 numba. Compiled once per checkout and cached in `__pycache__`.
 """

@@ -70,9 +70,8 @@ class _Vocabulary(dict):
         """(lengths, hashes, any, all) of every word so far, by id: any[k] (all[k]) says whether the k-th
         registered character question holds for any (every) character of the word."""
         size, done = len(self.words), self._featured
-        lengths, hashes, any_rows, all_rows = self._features
-        if len(any_rows) != len(_CHAR_PROPS):  # a question registered since: every word is asked again
-            done, self._features = 0, _features_of(len(lengths))
+        if len(self._features[2]) != len(_CHAR_PROPS):  # a question registered since: every word is asked again
+            done, self._features = 0, _features_of(len(self._features[0]))
         if done < size:
             if size > len(self._features[0]):
                 grown = _features_of(max(size, 2 * len(self._features[0])))
